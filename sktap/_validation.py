@@ -1,0 +1,219 @@
+"""The one input contract of sktap.
+
+Every public entry point calls :func:`check_sequences` (or
+:func:`check_sequence` for a single series) first. Accepted inputs:
+
+* a tslearn dataset, a 3-D array ``(n_ts, sz, d)`` whose shorter series are
+  padded at the end with time steps that are NaN in every channel;
+* a 2-D array ``(n_ts, sz)``: a set of univariate series (trailing NaN padding
+  allowed as above);
+* a list (or tuple) of array-likes ``(L_i, d)`` or ``(L_i,)``.
+
+The result is a zero-padded float array plus the true length of each series.
+The caller's data is never modified: the padded array is always a new one.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Sequences", "check_sequence", "check_sequences", "to_tslearn"]
+
+
+class Sequences(NamedTuple):
+    """Validated sequences.
+
+    Attributes
+    ----------
+    data : ndarray of shape (n_ts, max_len, d)
+        Float values, zero beyond each series' length.
+    lengths : ndarray of shape (n_ts,), dtype int64
+        True length of each series (>= 1).
+    """
+
+    data: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def n_features(self) -> int:
+        return self.data.shape[2]
+
+    def __len__(self) -> int:  # number of series, not of fields
+        return self.data.shape[0]
+
+    def take(self, indices) -> Sequences:
+        """Subset by index, trimming padding to the longest selected series."""
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.lengths[indices]
+        max_len = int(lengths.max()) if len(lengths) else 0
+        return Sequences(self.data[indices, :max_len], lengths)
+
+
+def _as_numeric(a, name: str, where: str) -> np.ndarray:
+    """Convert to a float64 array, refusing non-numeric and complex data."""
+    try:
+        arr = np.asarray(a)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            f"{name}: {where} could not be read as an array ({exc}); "
+            "pass variable-length series as a list of arrays"
+        ) from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name}: {where} has complex values; sktap needs real numbers")
+    if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "O":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"{name}: {where} has non-numeric values (dtype object)"
+                ) from None
+        else:
+            raise TypeError(
+                f"{name}: {where} has non-numeric values (dtype {arr.dtype})"
+            )
+    return arr.astype(np.float64, copy=False)
+
+
+def _valid_length(seq: np.ndarray, name: str, index: int) -> int:
+    """Length of a (sz, d) series after stripping trailing all-NaN time steps."""
+    if seq.shape[0] == 0:
+        raise ValueError(f"{name}: sequence {index} is empty (zero time steps)")
+    if seq.shape[1] == 0:
+        raise ValueError(f"{name}: sequence {index} has zero features")
+    nan = np.isnan(seq)  # (sz, d)
+    step_nan = nan.all(axis=1)
+    if step_nan.all():
+        raise ValueError(f"{name}: sequence {index} contains only NaN values")
+    length = int(seq.shape[0] - np.argmin(step_nan[::-1]))
+    partial = nan[:length].any(axis=1)
+    if partial.any():
+        t = int(np.argmax(partial))
+        kind = "in some channels of" if not nan[t].all() else "at"
+        raise ValueError(
+            f"{name}: sequence {index} has NaN {kind} time step {t}; NaN is "
+            "allowed only as trailing padding of whole time steps"
+        )
+    if not np.isfinite(seq[:length]).all():
+        raise ValueError(f"{name}: sequence {index} contains infinite values")
+    return length
+
+
+def _from_array(arr: np.ndarray, name: str):
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{name} must be a 2-D array (n_ts, sz), a 3-D array (n_ts, sz, d) "
+            f"or a list of (L_i, d) arrays; got an array with {arr.ndim} "
+            f"dimension{'s' if arr.ndim != 1 else ''}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} contains no sequences")
+    lengths = np.array(
+        [_valid_length(arr[i], name, i) for i in range(arr.shape[0])], dtype=np.int64
+    )
+    data = arr[:, : int(lengths.max())].copy()
+    mask = np.arange(data.shape[1])[None, :] >= lengths[:, None]
+    data[mask] = 0.0
+    return data, lengths
+
+
+def _from_list(seqs, name: str):
+    if len(seqs) == 0:
+        raise ValueError(f"{name} contains no sequences")
+    arrays = []
+    n_features = None
+    for i, s in enumerate(seqs):
+        a = _as_numeric(s, name, f"sequence {i}")
+        if a.ndim == 1:
+            a = a[:, None]
+        elif a.ndim != 2:
+            raise ValueError(
+                f"{name}: sequence {i} must be 1-D (L,) or 2-D (L, d); got "
+                f"{a.ndim} dimension{'s' if a.ndim != 1 else ''}"
+            )
+        if n_features is None:
+            n_features = a.shape[1]
+        elif a.shape[1] != n_features:
+            raise ValueError(
+                f"{name}: sequence {i} has {a.shape[1]} features, expected "
+                f"{n_features} (as sequence 0)"
+            )
+        arrays.append(a[: _valid_length(a, name, i)])
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    data = np.zeros((len(arrays), int(lengths.max()), n_features), dtype=np.float64)
+    for i, a in enumerate(arrays):
+        data[i, : len(a)] = a
+    return data, lengths
+
+
+def check_sequences(X, *, name: str = "X", n_features: int | None = None) -> Sequences:
+    """Validate a set of sequences and return them zero-padded with lengths.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of array-like
+        The sequences; see the module docstring for the accepted forms.
+    name : str, default="X"
+        Name used in error messages.
+    n_features : int, optional
+        Expected number of features ``d`` (for example the one seen in
+        ``fit``); a mismatch raises ``ValueError``.
+
+    Returns
+    -------
+    Sequences
+        ``(data, lengths)`` with ``data`` of shape (n_ts, max_len, d), float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seqs = check_sequences([np.zeros((3, 2)), np.ones((1, 2))])
+    >>> seqs.data.shape, seqs.lengths.tolist()
+    ((2, 3, 2), [3, 1])
+    """
+    if isinstance(X, Sequences):
+        seqs = X
+    else:
+        if isinstance(X, (str, bytes)) or X is None or isinstance(X, numbers.Number):
+            raise TypeError(
+                f"{name} must be an array or a list of sequences; got "
+                f"{type(X).__name__}"
+            )
+        if isinstance(X, (list, tuple)):
+            data, lengths = _from_list(X, name)
+        else:
+            data, lengths = _from_array(_as_numeric(X, name, "the input"), name)
+        seqs = Sequences(data, lengths)
+    if n_features is not None and seqs.n_features != n_features:
+        raise ValueError(
+            f"{name} has {seqs.n_features} features per time step, but "
+            f"{n_features} were expected (as seen in fit)"
+        )
+    return seqs
+
+
+def check_sequence(x, *, name: str = "x", n_features: int | None = None) -> np.ndarray:
+    """Validate one sequence ``(L, d)`` or ``(L,)`` and return it as ``(L, d)``.
+
+    Examples
+    --------
+    >>> check_sequence([1.0, 2.0, 3.0]).shape
+    (3, 1)
+    """
+    if isinstance(x, (str, bytes)) or x is None or isinstance(x, numbers.Number):
+        raise TypeError(f"{name} must be an array of shape (L, d) or (L,)")
+    seqs = check_sequences([x], name=name, n_features=n_features)
+    return seqs.data[0]
+
+
+def to_tslearn(seqs: Sequences) -> np.ndarray:
+    """Return ``(n_ts, max_len, d)`` with NaN after each series' end (tslearn format)."""
+    data = seqs.data.copy()
+    mask = np.arange(data.shape[1])[None, :] >= seqs.lengths[:, None]
+    data[mask] = np.nan
+    return data
