@@ -97,6 +97,8 @@ class TAPNet(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, kernel_sizes={self.kernel_sizes}"
 
+    needs_frames = False
+
     def correction(self, D, P, mask):
         """The learned correction ``g`` of shape (n_pairs, Lx, Ly)."""
         dtype = self.convs[0].weight.dtype
@@ -142,6 +144,8 @@ class TAPTransNet(nn.Module):
     >>> net(x, y, D, torch.zeros_like(D), None).shape
     torch.Size([2, 4, 5])
     """
+
+    needs_frames = True  # the core passes per-pair frames, not only D and P
 
     def __init__(self, n_features: int, n_components: int = 30, position_weight=50.0):
         super().__init__()

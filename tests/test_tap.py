@@ -1,0 +1,228 @@
+"""Math of the core: properties, exact batching, gradients."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sktap import TAPNet, TAPTransNet
+from sktap.functional import frame_distances, tap_paired, tap_pairwise
+from sktap.metrics import cdist_tap, tap_alignment, tap_distance
+
+from .conftest import random_sequences
+
+
+def _padded(seqs, dtype=torch.float32):
+    lengths = [len(s) for s in seqs]
+    out = torch.zeros(len(seqs), max(lengths), seqs[0].shape[1], dtype=dtype)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.as_tensor(s, dtype=dtype)
+    return out, torch.tensor(lengths)
+
+
+def _reference_tap(x, y, net=None):
+    """Per-pair TAP written out from the method's five steps (numpy/torch, no batching)."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    Lx, Ly = len(x), len(y)
+    D = torch.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+    i = torch.arange(1, Lx + 1, dtype=torch.float64)[:, None] / Lx
+    j = torch.arange(1, Ly + 1, dtype=torch.float64)[None, :] / Ly
+    P = (i - j).abs()
+    with torch.no_grad():
+        g = 0 if net is None else net.double().correction(D[None], P[None], None)[0]
+    A = torch.softmax(-(D + g), dim=1)
+    T = A / Lx
+    return float((T * D).sum()), T.numpy()
+
+
+sequence_sets = st.integers(1, 5).flatmap(
+    lambda n: st.lists(
+        st.integers(1, 12).flatmap(
+            lambda L: arrays(np.float64, (L, 2), elements=st.floats(-10, 10, width=32))
+        ),
+        min_size=n,
+        max_size=n,
+    )
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(X=sequence_sets, Y=sequence_sets)
+def test_alignment_properties(X, Y):
+    torch.manual_seed(0)
+    net = TAPNet(channels=(4,), kernel_sizes=(3, 3))
+    for x in X[:2]:
+        for y in Y[:2]:
+            T = tap_alignment(x, y, net=net)
+            assert (T >= 0).all()
+            np.testing.assert_allclose(T.sum(axis=1), 1 / len(x), rtol=1e-5)
+    D = cdist_tap(X, Y, net=net, device="cpu")
+    assert np.isfinite(D).all() and (D >= 0).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(X=sequence_sets, Y=sequence_sets)
+def test_batched_equals_per_pair_hypothesis(X, Y):
+    torch.manual_seed(1)
+    net = TAPNet(channels=(5, 5), kernel_sizes=(3, 5, 3)).double()
+    D = cdist_tap(X, Y, net=net, dtype="float64", device="cpu")
+    ref = np.array([[_reference_tap(x, y, net)[0] for y in Y] for x in X])
+    np.testing.assert_allclose(D, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("net_factory", [lambda: None, TAPNet])
+def test_batched_equals_per_pair_float32(rng, net_factory):
+    torch.manual_seed(0)
+    net = net_factory()
+    X = random_sequences(rng, 9, 3, 1, 60)
+    X[0] = X[0][:1]  # a length-1 sequence
+    Y = random_sequences(rng, 7, 3, 1, 60)
+    D = cdist_tap(X, Y, net=net, device="cpu")
+    ref = np.array([[tap_distance(x, y, net=net) for y in Y] for x in X])
+    np.testing.assert_allclose(D, ref, rtol=1e-5)
+    if net is not None:
+        ref64 = np.array([[_reference_tap(x, y, net)[0] for y in Y] for x in X])
+        np.testing.assert_allclose(D, ref64, rtol=1e-5)
+
+
+def test_alignment_matches_reference(rng):
+    torch.manual_seed(0)
+    net = TAPNet()
+    x, y = rng.normal(size=(7, 2)), rng.normal(size=(4, 2))
+    T = tap_alignment(x, y, net=net)
+    np.testing.assert_allclose(T, _reference_tap(x, y, net)[1], rtol=1e-5, atol=1e-7)
+
+
+def test_pairwise_alignment_equals_unpadded(rng):
+    torch.manual_seed(0)
+    net = TAPNet()
+    X = random_sequences(rng, 3, 2, 2, 9)
+    Y = random_sequences(rng, 2, 2, 2, 9)
+    x, lx = _padded(X)
+    y, ly = _padded(Y)
+    with torch.no_grad():
+        _, T = tap_pairwise(x, lx, y, ly, net, return_alignment=True)
+    for i, xi in enumerate(X):
+        for j, yj in enumerate(Y):
+            block = T[i, j, : len(xi), : len(yj)].numpy()
+            np.testing.assert_allclose(block, tap_alignment(xi, yj, net=net), atol=1e-7)
+            assert T[i, j, len(xi) :].abs().sum() == 0
+            assert T[i, j, :, len(yj) :].abs().sum() == 0
+
+
+def test_paired_equals_pairwise_diagonal(rng):
+    torch.manual_seed(0)
+    net = TAPNet()
+    x, lx = _padded(random_sequences(rng, 4, 3, 1, 20))
+    y, ly = _padded(random_sequences(rng, 4, 3, 1, 20))
+    with torch.no_grad():
+        d_pair = tap_paired(x, lx, y, ly, net)
+        d_all = tap_pairwise(x, lx, y, ly, net)
+    torch.testing.assert_close(d_pair, torch.diagonal(d_all), rtol=1e-5, atol=1e-6)
+
+
+def test_order_of_pairs_is_irrelevant(rng):
+    net = TAPNet()
+    X = random_sequences(rng, 6, 2, 1, 30)
+    Y = random_sequences(rng, 5, 2, 1, 30)
+    D = cdist_tap(X, Y, net=net)
+    px, py = rng.permutation(6), rng.permutation(5)
+    Dp = cdist_tap([X[i] for i in px], [Y[j] for j in py], net=net)
+    np.testing.assert_allclose(Dp, D[np.ix_(px, py)], rtol=1e-5)
+
+
+def test_symmetric_is_mean_of_both_directions(rng):
+    net = TAPNet()
+    X = random_sequences(rng, 4, 2, 1, 15)
+    Y = random_sequences(rng, 3, 2, 1, 15)
+    fwd = cdist_tap(X, Y, net=net)
+    back = cdist_tap(Y, X, net=net)
+    np.testing.assert_allclose(
+        cdist_tap(X, Y, net=net, symmetric=True), (fwd + back.T) / 2, rtol=1e-5
+    )
+    assert tap_distance(X[0], Y[0], net=net, symmetric=True) == pytest.approx(
+        (fwd[0, 0] + back[0, 0]) / 2, rel=1e-5
+    )
+
+
+def test_parameter_free_by_hand():
+    # x = [0], y = [0, 1]: D = [0, 1], A = softmax([0, -1]), tap = A[1]
+    expected = np.exp(-1) / (1 + np.exp(-1))
+    assert tap_distance([0.0], [0.0, 1.0]) == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(
+        tap_alignment([0.0], [0.0, 1.0]), [[1 / (1 + np.exp(-1)), expected]], rtol=1e-6
+    )
+
+
+def test_transnet_formula_and_batching(rng):
+    torch.manual_seed(0)
+    net = TAPTransNet(2, n_components=3, position_weight=50.0).double()
+    x, y = rng.normal(size=(5, 2)), rng.normal(size=(3, 2))
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    with torch.no_grad():
+        q, k = net.query(xt), net.key(yt)
+    P = (torch.arange(1, 6.0)[:, None] / 5 - torch.arange(1, 4.0)[None] / 3).abs()
+    S = -(torch.cdist(q, k) / np.sqrt(3) + 50 * P.double())
+    T = torch.softmax(S, 1) / 5
+    D = torch.cdist(xt, yt)
+    assert tap_distance(x, y, net=net) == pytest.approx(float((T * D).sum()), rel=1e-9)
+    X = random_sequences(rng, 4, 2, 1, 10)
+    ref = np.array([[tap_distance(a, b, net=net) for b in X] for a in X])
+    np.testing.assert_allclose(cdist_tap(X, net=net, dtype="float64"), ref, rtol=1e-9)
+
+
+def test_gradcheck_through_distance(rng):
+    torch.manual_seed(0)
+    net = TAPNet(channels=(3,), kernel_sizes=(3, 3)).double()
+    x, lx = _padded(random_sequences(rng, 2, 2, 2, 5), torch.float64)
+    y, ly = _padded(random_sequences(rng, 2, 2, 2, 5), torch.float64)
+    x.requires_grad_(True)
+    y.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: tap_pairwise(a, lx, b, ly, net, symmetric=True), (x, y)
+    )
+    w = net.convs[0].weight
+    assert torch.autograd.gradcheck(
+        lambda weight: tap_paired(
+            x.detach(), lx, y.detach(), ly, _with_weight(net, weight)
+        ),
+        (w.detach().clone().requires_grad_(True),),
+    )
+
+
+def _with_weight(net, weight):
+    class _Net(torch.nn.Module):
+        def forward(self, x, y, D, P, mask):
+            h = torch.stack((D, P), 1)
+            h = torch.relu(
+                torch.nn.functional.conv2d(h, weight, net.convs[0].bias, padding=1)
+            )
+            if mask is not None:
+                h = h * mask
+            return -(D + net.convs[1](h)[:, 0])
+
+    return _Net()
+
+
+def test_gradients_finite_for_identical_frames():
+    x = torch.zeros(1, 3, 2, requires_grad=True)
+    d = tap_pairwise(x, [3], x, [3], TAPNet())
+    d.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    D = frame_distances(torch.ones(1, 2, 1), torch.ones(1, 2, 1))
+    assert (D == 0).all()
+
+
+def test_tapnet_layers_and_validation():
+    net = TAPNet(channels=(30, 30, 30), kernel_sizes=(5, 5, 5, 3))
+    assert [c.kernel_size[0] for c in net.convs] == [5, 5, 5, 3]
+    assert net.convs[0].in_channels == 2 and net.convs[-1].out_channels == 1
+    with pytest.raises(ValueError, match="kernel_sizes needs one entry per layer"):
+        TAPNet(channels=(30,), kernel_sizes=(5, 5, 3))
+    with pytest.raises(ValueError, match="positive odd integers"):
+        TAPNet(kernel_sizes=(4, 5, 3))
+    with pytest.raises(ValueError, match="channels must be positive integers"):
+        TAPNet(channels=(0, 3))
