@@ -212,7 +212,7 @@ def check_sequence(x, *, name: str = "x", n_features: int | None = None) -> np.n
 
 
 def to_tslearn(seqs: Sequences) -> np.ndarray:
-    """Return ``(n_ts, max_len, d)`` with NaN after each series' end (tslearn format)."""
+    """Return ``(n_ts, max_len, d)``, NaN after each series ends (tslearn format)."""
     data = seqs.data.copy()
     mask = np.arange(data.shape[1])[None, :] >= seqs.lengths[:, None]
     data[mask] = np.nan

@@ -23,7 +23,7 @@ def _padded(seqs, dtype=torch.float32):
 
 
 def _reference_tap(x, y, net=None):
-    """Per-pair TAP written out from the method's five steps (numpy/torch, no batching)."""
+    """Per-pair TAP written out from the five steps of the method, unbatched."""
     x = torch.as_tensor(x, dtype=torch.float64)
     y = torch.as_tensor(y, dtype=torch.float64)
     Lx, Ly = len(x), len(y)
