@@ -108,10 +108,14 @@ class TAPNet(nn.Module):
         if h.device.type == "cpu":
             # oneDNN's direct convolution is fastest on NHWC on these CPUs
             h = h.contiguous(memory_format=torch.channels_last)
+        # Without autograd the activations are updated in place: fresh
+        # allocations of these large tensors cost more than the ReLU itself.
+        inplace = not torch.is_grad_enabled()
         for conv in self.convs[:-1]:
-            h = torch.relu(conv(h))
+            h = conv(h)
+            h = h.relu_() if inplace else torch.relu(h)
             if mask is not None:
-                h = h * mask
+                h = h.mul_(mask) if inplace else h * mask
         return self.convs[-1](h)[:, 0]
 
     def forward(self, x, y, D, P, mask):
