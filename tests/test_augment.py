@@ -39,9 +39,10 @@ def test_blur_length_and_kernel(length, seed):
     size = len(kernels[0])
     assert size in (3, 5) and size <= length
     starts = [int(np.flatnonzero(G[:, j])[0]) for j in range(n_out)]
-    stride = starts[1] - starts[0] if n_out > 1 else 1
-    assert stride in (1, 2, 3)
-    assert n_out == (length - size) // stride + 1
+    # one output frame leaves the stride unobservable: some stride must fit
+    strides = [starts[1] - starts[0]] if n_out > 1 else [1, 2, 3]
+    assert set(strides) <= {1, 2, 3}
+    assert any(n_out == (length - size) // s + 1 for s in strides)
     kernel = kernels[0]
     np.testing.assert_allclose(kernel, kernel[::-1], rtol=1e-12)
     half = size // 2
