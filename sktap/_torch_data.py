@@ -1,0 +1,81 @@
+"""The one place where validated sequences become torch tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._validation import Sequences
+
+__all__ = ["TensorSequences", "build_seeded", "generator_from", "init_parameters"]
+
+
+class TensorSequences:
+    """Padded sequences held once on a device, sliced into batches.
+
+    Parameters
+    ----------
+    seqs : Sequences
+        Output of :func:`sktap._validation.check_sequences`.
+    device : torch.device
+    dtype : torch.dtype, default=torch.float32
+    """
+
+    def __init__(self, seqs: Sequences, device, dtype=torch.float32):
+        self.data = torch.as_tensor(seqs.data, dtype=dtype).to(device)
+        self.lengths = torch.as_tensor(seqs.lengths, dtype=torch.long).to(device)
+        self._np_lengths = np.asarray(seqs.lengths)
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def batch(self, indices):
+        """``(data (b, L_b, d), lengths (b,))`` trimmed to the longest selected."""
+        indices = np.asarray(indices, dtype=np.int64)
+        max_len = int(self._np_lengths[indices].max())
+        idx = torch.as_tensor(indices, device=self.data.device)
+        return self.data[idx, :max_len], self.lengths[idx]
+
+
+def generator_from(
+    random_state: np.random.RandomState, device="cpu"
+) -> torch.Generator:
+    """A local torch generator seeded from a numpy ``RandomState``."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(random_state.randint(0, 2**31 - 1)))
+    return gen
+
+
+def init_parameters(module: torch.nn.Module, generator: torch.Generator) -> None:
+    """Re-draw weights like PyTorch's defaults, but from a local generator.
+
+    Module constructors draw from the global RNG; sktap never seeds that, so
+    every trainable layer is re-initialised here from ``generator`` instead.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            weight = getattr(layer, "weight", None)
+            if not isinstance(
+                layer, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv1d)
+            ):
+                continue
+            fan_in = weight[0].numel()
+            bound = 1.0 / np.sqrt(
+                fan_in
+            )  # kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in))
+            weight.uniform_(-bound, bound, generator=generator)
+            if layer.bias is not None:
+                layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+def build_seeded(factory, generator: torch.Generator) -> torch.nn.Module:
+    """``factory()`` with weights drawn from ``generator`` only.
+
+    Module constructors draw their default initialisation from torch's global
+    RNG; building under ``fork_rng`` leaves the user's global stream exactly
+    where it was, and :func:`init_parameters` then redraws from ``generator``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        module = factory()
+    init_parameters(module, generator)
+    return module

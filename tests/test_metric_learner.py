@@ -1,0 +1,248 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import KNeighborsClassifier
+
+import sktap
+from sktap import TAPMetricLearner
+
+SMALL = dict(
+    hidden_layer_sizes=(16,),
+    tap_channels=(4,),
+    tap_kernel_sizes=(3, 3),
+    batch_size=8,
+    max_epochs=2,
+    device="cpu",
+    random_state=0,
+)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(3, 15), 2) + (i % 3) for i in range(18)]
+    y = np.array([i % 3 for i in range(18)])
+    return X, y
+
+
+def _weights(est):
+    return {k: v.clone() for k, v in est.model_.state_dict().items()}
+
+
+def _same_weights(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("loss", ["triplet", "lifted", "binomial"])
+def test_supervised_fit_transform_distances(data, loss):
+    X, y = data
+    est = TAPMetricLearner(loss, n_components=3, **SMALL).fit(X, y)
+    Z = est.transform(X)
+    assert Z.shape == (18, 14, 3)
+    lengths = np.array([len(x) for x in X])
+    norms = np.linalg.norm(Z[0, : lengths[0]], axis=1)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+    assert np.isnan(Z[0, lengths[0] :]).all()
+    D = est.pairwise_distances(X[:4], X)
+    assert D.shape == (4, 18) and np.isfinite(D).all()
+    assert len(est.history_) == 2 and "metric_loss" in est.history_[0]
+    T = est.tap_alignment(X[0], X[1])
+    np.testing.assert_allclose(T.sum(axis=1), 1 / len(X[0]), rtol=1e-5)
+
+
+def test_pairwise_matches_metric_callable(data):
+    X, y = data
+    est = TAPMetricLearner(**SMALL).fit(X, y)
+    metric = est.get_metric()
+    D = est.pairwise_distances(X[:3], X[:3])
+    assert metric(X[0], X[2]) == pytest.approx(float(D[0, 2]), rel=1e-5)
+    sym = est.get_metric(symmetric=True)
+    assert sym(X[0], X[2]) == pytest.approx(float(D[0, 2] + D[2, 0]) / 2, rel=1e-5)
+
+
+def test_metric_callable_in_sklearn_knn():
+    rng = np.random.RandomState(0)
+    X2 = np.vstack([rng.randn(6, 10), rng.randn(6, 10) + 3])
+    y2 = np.repeat([0, 1], 6)
+    est = TAPMetricLearner(**SMALL).fit(X2, y2)
+    knn = KNeighborsClassifier(
+        n_neighbors=1, metric=est.get_metric(), algorithm="brute"
+    )
+    assert knn.fit(X2, y2).score(X2, y2) == 1.0
+
+
+def test_unsupervised_fit_learns_alignment_only(data):
+    X, _ = data
+    est = TAPMetricLearner(**SMALL).fit(X)
+    assert est.model_.frame is None and not est.supervised_
+    assert "metric_loss" not in est.history_[0]
+    Xt = est.transform(X)
+    np.testing.assert_allclose(Xt[1, : len(X[1])], X[1])
+
+
+def test_same_random_state_same_weights(data):
+    X, y = data
+    a = TAPMetricLearner(**SMALL).fit(X, y)
+    b = TAPMetricLearner(**SMALL).fit(X, y)
+    assert _same_weights(_weights(a), _weights(b))
+    c = TAPMetricLearner(**{**SMALL, "random_state": 1}).fit(X, y)
+    assert not _same_weights(_weights(a), _weights(c))
+
+
+def test_global_torch_rng_untouched(data):
+    X, y = data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    TAPMetricLearner(**SMALL).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_warm_start_continues(data):
+    X, y = data
+    est = TAPMetricLearner(**{**SMALL, "warm_start": True}).fit(X, y)
+    first = _weights(est)
+    model = est.model_
+    est.fit(X, y)
+    assert est.model_ is model and len(est.history_) == 4
+    assert est.history_[-1]["epoch"] == 4
+    assert not _same_weights(first, _weights(est))
+    cold = TAPMetricLearner(**SMALL).fit(X, y)
+    cold.fit(X, y)
+    assert len(cold.history_) == 2
+
+
+def test_validation_and_early_stopping(data):
+    X, y = data
+    est = TAPMetricLearner(
+        **{
+            **SMALL,
+            "max_epochs": 30,
+            "validation_fraction": 0.3,
+            "n_iter_no_change": 1,
+            "learning_rate": 1e-5,
+        }
+    ).fit(X, y)
+    assert "val_loss" in est.history_[0]
+    assert len(est.history_) < 30
+
+
+def test_pickle_and_safe_format_round_trip(data, tmp_path):
+    X, y = data
+    est = TAPMetricLearner(**SMALL).fit(X, y)
+    D = est.pairwise_distances(X)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.pairwise_distances(X), D)
+    path = tmp_path / "learner.sktap"
+    est.save(path)
+    loaded = sktap.load(path)
+    assert isinstance(loaded, TAPMetricLearner)
+    assert loaded.get_params() == est.get_params()
+    np.testing.assert_array_equal(loaded.pairwise_distances(X), D)
+    for p in loaded.model_.parameters():
+        assert p.device.type == "cpu"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_load_refuses_code_executing_pickle(tmp_path, capsys):
+    path = tmp_path / "evil.sktap"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "sktap-estimator", "payload": _Evil()}, f)
+    with pytest.raises(ValueError, match="refusing to load"):
+        sktap.load(path)
+    assert "this must never run" not in capsys.readouterr().out
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not an sktap estimator file"):
+        sktap.load(tmp_path / "other.pt")
+
+
+def test_non_finite_loss_keeps_last_good_weights(data):
+    X, y = data
+
+    def corrupt(est, epoch, logs):
+        if epoch == 1:
+            good.update(_weights(est))
+            with torch.no_grad():
+                est.model_.align.convs[0].weight[0, 0, 0, 0] = float("nan")
+
+    good = {}
+    est = TAPMetricLearner(**{**SMALL, "max_epochs": 3, "callback": corrupt})
+    with pytest.raises(
+        FloatingPointError, match=r"last completed epoch \(1\) were kept"
+    ):
+        est.fit(X, y)
+    assert _same_weights(good, _weights(est))
+
+
+def test_keyboard_interrupt_keeps_completed_epochs(data):
+    X, y = data
+
+    def interrupt(est, epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    est = TAPMetricLearner(**{**SMALL, "max_epochs": 5, "callback": interrupt})
+    with pytest.warns(RuntimeWarning, match=r"last completed epoch \(2\)"):
+        est.fit(X, y)
+    assert len(est.history_) == 2
+    assert est.pairwise_distances(X[:2]).shape == (2, 2)
+
+
+def test_checkpoint_written_each_epoch(data, tmp_path):
+    X, y = data
+    path = tmp_path / "ckpt.pt"
+    epochs = []
+
+    def watch(est, epoch, logs):
+        epochs.append(torch.load(path, weights_only=True)["epoch"])
+
+    TAPMetricLearner(**{**SMALL, "callback": watch, "checkpoint_path": str(path)}).fit(
+        X, y
+    )
+    assert epochs == [1, 2]
+    assert not list(tmp_path.glob(".sktap-ckpt-*"))
+
+
+def test_fewer_sequences_than_a_batch(data):
+    X, y = data
+    est = TAPMetricLearner(**{**SMALL, "batch_size": 64}).fit(X[:6], y[:6])
+    assert est.pairwise_distances(X[:6]).shape == (6, 6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fit_y", "exc", "match"),
+    [
+        ({}, "one", ValueError, "y has 1 class; at least 2"),
+        ({}, "short", ValueError, "18 sequences but 5 labels"),
+        ({}, "nan", ValueError, "y contains NaN labels"),
+        ({"loss": "hinge"}, "ok", ValueError, "The 'loss' parameter"),
+        ({"batch_size": 0}, "ok", ValueError, "The 'batch_size' parameter"),
+        ({"augment": False}, None, ValueError, "needs augment=True"),
+        ({"device": "tpu"}, "ok", ValueError, "not a valid torch device"),
+        ({"validation_fraction": 0.99}, "ok", ValueError, "leaves too few"),
+    ],
+)
+def test_bad_input(data, kwargs, fit_y, exc, match):
+    X, y = data
+    labels = {
+        "one": np.zeros(18),
+        "short": y[:5],
+        "nan": np.r_[y[:-1], np.nan],
+        "ok": y,
+        None: None,
+    }[fit_y]
+    with pytest.raises(exc, match=match):
+        TAPMetricLearner(**{**SMALL, **kwargs}).fit(X, labels)
+
+
+def test_feature_mismatch_after_fit(data):
+    X, y = data
+    est = TAPMetricLearner(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="has 3 features per time step, but 2"):
+        est.transform([np.ones((4, 3))])
