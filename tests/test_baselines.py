@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+from tslearn.metrics import SoftDTWLossPyTorch
+
+from sktap.baselines import SoftDTWMetricLearner
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(3, 6), 2) + (i % 2) for i in range(8)]
+    y = np.array([i % 2 for i in range(8)])
+    est = SoftDTWMetricLearner(
+        hidden_layer_sizes=(8,), max_epochs=2, batch_size=4, device="cpu", random_state=0
+    )
+    return est.fit(X, y), X
+
+
+def test_distances_are_per_pair_soft_dtw_divergences(fitted):
+    est, X = fitted
+    D = est.pairwise_distances(X)
+    Z = est._transform_seqs(X)
+    sdtw = SoftDTWLossPyTorch(gamma=est.gamma, normalize=True)
+    for i in (0, 3):
+        for j in (1, 5):
+            zi = torch.as_tensor(Z.data[i, : Z.lengths[i]])[None]
+            zj = torch.as_tensor(Z.data[j, : Z.lengths[j]])[None]
+            expected = float(sdtw(zi, zj)) / ((Z.lengths[i] + Z.lengths[j]) / 2)
+            assert D[i, j] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    np.testing.assert_allclose(np.diag(D), 0.0, atol=1e-5)
+    np.testing.assert_allclose(D, D.T, rtol=1e-4, atol=1e-6)
+
+
+def test_training_changes_weights_and_logs(fitted):
+    est, _ = fitted
+    assert len(est.history_) == 2 and "metric_loss" in est.history_[0]
+    assert "self_supervised_loss" not in est.history_[0]
+
+
+def test_labels_required(fitted):
+    _, X = fitted
+    with pytest.raises(ValueError, match="needs labels y"):
+        SoftDTWMetricLearner(device="cpu").fit(X)
+    with pytest.raises(ValueError, match="The 'gamma' parameter"):
+        SoftDTWMetricLearner(gamma=0, device="cpu").fit(X, [0, 1] * 4)
