@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,7 +23,7 @@ from ._modules import FrameMLP, LearnedTAP
 from ._nets import TAPNet
 from ._persistence import SaveMixin
 from ._torch_data import TensorSequences, build_seeded, generator_from
-from ._training import TrainingState, train
+from ._training import TrainingState, load_checkpoint, train
 from ._validation import check_sequence, check_sequences, to_tslearn
 from .augment import augment_batch
 from .losses import get_metric_loss, self_supervised_loss
@@ -86,9 +87,15 @@ class TAPMetricLearner(SaveMixin, TransformerMixin, BaseEstimator):
     callback : callable, optional
         ``callback(estimator, epoch, logs)``; returning True stops training.
     warm_start : bool, default=False
-        Continue training from the current weights.
+        Continue training from the current weights for ``max_epochs`` more
+        epochs. After an interrupted fit (``KeyboardInterrupt``, or a crash
+        with ``checkpoint_path`` set, even in a new process), the next fit
+        with ``warm_start=True`` instead finishes the interrupted run's
+        remaining epochs and ends with the same weights as an uninterrupted
+        run with the same ``random_state`` (on the CPU).
     checkpoint_path : str, optional
-        Write weights and optimiser state there (atomically) after each epoch.
+        Write weights, optimiser and RNG state there after each epoch,
+        atomically (a temporary file renamed over the old one).
 
     Attributes
     ----------
@@ -254,6 +261,13 @@ class TAPMetricLearner(SaveMixin, TransformerMixin, BaseEstimator):
                 generator_from(rng),
             )
             self._state = TrainingState()
+            if (
+                self.warm_start
+                and self.checkpoint_path
+                and os.path.exists(self.checkpoint_path)
+            ):
+                # a fit that crashed: its checkpoint is where to go on from
+                self._state = load_checkpoint(self.checkpoint_path, model)
         else:
             model = self.model_
         self.n_features_in_ = seqs.n_features

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["TrainingConfig", "TrainingState", "train"]
+__all__ = ["TrainingConfig", "TrainingState", "load_checkpoint", "train"]
 
 
 @dataclass
@@ -46,6 +46,8 @@ class TrainingState:
     best_loss: float = math.inf
     best_state: dict | None = None
     bad_epochs: int = 0
+    target_epoch: int = 0  # the epoch a fit planned to reach (resume target)
+    rng_state: tuple | None = None  # shuffling RNG after the last epoch
 
 
 def make_optimizer(name, params, learning_rate, weight_decay):
@@ -155,7 +157,13 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
     if state.optimizer_state is not None:
         optimizer.load_state_dict(state.optimizer_state)
     good = _cpu_state(model)
-    stop_epoch = state.epoch + config.max_epochs
+    if state.rng_state is not None and state.epoch < state.target_epoch:
+        # an interrupted fit: finish the planned epochs exactly as if it
+        # had never stopped (same shuffles and augmentations)
+        rng.set_state(state.rng_state)
+    else:
+        state.target_epoch = state.epoch + config.max_epochs
+    stop_epoch = state.target_epoch
     try:
         while state.epoch < stop_epoch:
             epoch = state.epoch + 1
@@ -189,6 +197,7 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
                 state.best_state = _cpu_state(model)
             good = _cpu_state(model)
             state.optimizer_state = _optimizer_to_cpu(optimizer.state_dict())
+            state.rng_state = rng.get_state()
             if config.verbose:
                 print(_format_logs(logs), flush=True)
             if config.checkpoint_path:
@@ -223,10 +232,46 @@ def _checkpoint(model_state, state, rng):
         "model": model_state,
         "optimizer": state.optimizer_state,
         "epoch": state.epoch,
+        "target_epoch": state.target_epoch,
+        "history": state.history,
         "best_loss": state.best_loss,
         "bad_epochs": state.bad_epochs,
+        "best_state": state.best_state,
         "rng_keys": torch.as_tensor(np.asarray(keys, dtype=np.int64)),
         "rng_pos": int(pos),
         "rng_has_gauss": int(has_gauss),
         "rng_gauss": float(gauss),
     }
+
+
+def load_checkpoint(path, model) -> TrainingState:
+    """Restore ``model`` and the loop's state from a checkpoint file.
+
+    Read with ``weights_only=True``: a checkpoint never executes code.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} does not match this estimator and "
+            f"data ({str(exc).splitlines()[0]})"
+        ) from None
+    keys = ckpt["rng_keys"].numpy().astype(np.uint32)
+    rng_state = (
+        "MT19937",
+        keys,
+        ckpt["rng_pos"],
+        ckpt["rng_has_gauss"],
+        ckpt["rng_gauss"],
+    )
+    return TrainingState(
+        epoch=ckpt["epoch"],
+        history=list(ckpt["history"]),
+        optimizer_state=ckpt["optimizer"],
+        best_loss=ckpt["best_loss"],
+        best_state=ckpt["best_state"],
+        bad_epochs=ckpt["bad_epochs"],
+        target_epoch=ckpt["target_epoch"],
+        rng_state=rng_state,
+    )

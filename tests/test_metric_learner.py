@@ -246,3 +246,56 @@ def test_feature_mismatch_after_fit(data):
     est = TAPMetricLearner(**SMALL).fit(X, y)
     with pytest.raises(ValueError, match="has 3 features per time step, but 2"):
         est.transform([np.ones((4, 3))])
+
+
+def _crash_at(epoch_to_crash, exc):
+    def callback(est, epoch, logs):
+        if epoch == epoch_to_crash:
+            raise exc
+
+    return callback
+
+
+def test_resume_after_crash_matches_uninterrupted_run(data, tmp_path):
+    X, y = data
+    params = {**SMALL, "max_epochs": 4, "validation_fraction": 0.25}
+    reference = TAPMetricLearner(**params).fit(X, y)
+    path = str(tmp_path / "run.ckpt")
+    crashed = TAPMetricLearner(
+        **params, checkpoint_path=path, callback=_crash_at(2, RuntimeError("power cut"))
+    )
+    with pytest.raises(RuntimeError, match="power cut"):
+        crashed.fit(X, y)
+    # a new process: a fresh estimator picks the checkpoint up
+    resumed = TAPMetricLearner(**params, checkpoint_path=path, warm_start=True).fit(
+        X, y
+    )
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+    assert _same_weights(_weights(reference), _weights(resumed))
+
+
+def test_resume_after_keyboard_interrupt_in_memory(data):
+    X, y = data
+    reference = TAPMetricLearner(**{**SMALL, "max_epochs": 4}).fit(X, y)
+    est = TAPMetricLearner(
+        **{**SMALL, "max_epochs": 4, "warm_start": True},
+        callback=_crash_at(1, KeyboardInterrupt()),
+    )
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        est.fit(X, y)
+    est.set_params(callback=None).fit(X, y)
+    assert len(est.history_) == 4
+    assert _same_weights(_weights(reference), _weights(est))
+    est.fit(X, y)  # a completed run: warm start adds max_epochs more
+    assert len(est.history_) == 8
+
+
+def test_mismatched_checkpoint_is_refused(data, tmp_path):
+    X, y = data
+    path = str(tmp_path / "run.ckpt")
+    TAPMetricLearner(**SMALL, checkpoint_path=path).fit(X, y)
+    other = TAPMetricLearner(
+        **{**SMALL, "hidden_layer_sizes": (5,)}, checkpoint_path=path, warm_start=True
+    )
+    with pytest.raises(ValueError, match="does not match this estimator"):
+        other.fit(X, y)
