@@ -13,7 +13,7 @@ from joblib import Parallel, delayed
 from sklearn import get_config
 
 from .._device import resolve_device, resolve_dtype
-from .._tap import tap_pairwise
+from .._tap import tap_paired, tap_pairwise
 from .._validation import Sequences, check_sequence, check_sequences
 
 __all__ = ["cdist_tap", "tap_alignment", "tap_distance"]
@@ -96,9 +96,8 @@ def _tile(net, x, lx, y, ly, device, dist_dtype, symmetric):
         )
 
 
-def _run_tiles(
-    net, X: Sequences, Y: Sequences, device, dtype, symmetric, budget, n_jobs
-):
+def _plan_tiles(net, X: Sequences, Y: Sequences, dtype, budget):
+    """``(dist_dtype, x_chunks, y_chunks)``: one tile per pair of chunks."""
     dist_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     cells = budget * 2**20 / _bytes_per_cell(net, dtype, dist_dtype)
     row_budget = math.sqrt(cells)
@@ -106,36 +105,146 @@ def _run_tiles(
     y_order = np.argsort(Y.lengths, kind="stable")
     x_chunks = _chunks(x_order, X.lengths, row_budget)
     y_chunks = _chunks(y_order, Y.lengths, row_budget)
-    run_net = _prepare_net(net, device, dtype)
-    tasks = []
+    return dist_dtype, x_chunks, y_chunks
+
+
+def _tile_tasks(run_net, X, Y, x_chunks, y_chunks, device, dist_dtype, symmetric):
+    """One delayed tile per (x chunk, y chunk), row-major, built lazily.
+
+    Lazy, so that joblib's ``pre_dispatch`` bounds how many tiles' inputs
+    exist at once.
+    """
     for xi in x_chunks:
         xs = X.take(xi)
         for yi in y_chunks:
             ys = Y.take(yi)
-            tasks.append(
-                delayed(_tile)(
-                    run_net,
-                    xs.data,
-                    xs.lengths,
-                    ys.data,
-                    ys.lengths,
-                    device,
-                    dist_dtype,
-                    symmetric,
-                )
+            yield delayed(_tile)(
+                run_net,
+                xs.data,
+                xs.lengths,
+                ys.data,
+                ys.lengths,
+                device,
+                dist_dtype,
+                symmetric,
             )
+
+
+def _iter_tiles(
+    net, X: Sequences, Y: Sequences, device, dtype, symmetric, budget, n_jobs
+):
+    """Stream the TAP distances ``X x Y`` tile by tile, never the whole matrix.
+
+    Yields
+    ------
+    rows : ndarray of shape (a,)
+        Indices into ``X`` of the tile's rows.
+    cols : ndarray of shape (b,)
+        Indices into ``Y`` of its columns.
+    block : ndarray of shape (a, b)
+        ``tap(X[rows[i]], Y[cols[j]])``; its pairs' extra memory is at most
+        ``budget`` MiB (or one pair, if a single pair needs more).
+    """
+    dist_dtype, x_chunks, y_chunks = _plan_tiles(net, X, Y, dtype, budget)
+    run_net = _prepare_net(net, device, dtype)
     n_jobs = 1 if device.type != "cpu" else n_jobs
-    blocks = Parallel(n_jobs=n_jobs)(tasks)
+    tasks = _tile_tasks(
+        run_net, X, Y, x_chunks, y_chunks, device, dist_dtype, symmetric
+    )
+    # return_as="generator": finished tiles are handed over as they come, so at
+    # most joblib's pre_dispatch tiles are held at once.
+    blocks = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    index = ((xi, yi) for xi in x_chunks for yi in y_chunks)
+    for (xi, yi), block in zip(index, blocks):
+        yield xi, yi, block
+
+
+def _run_tiles(
+    net, X: Sequences, Y: Sequences, device, dtype, symmetric, budget, n_jobs
+):
+    dist_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     out = np.empty(
         (len(X), len(Y)),
         dtype=np.float64 if dist_dtype == torch.float64 else np.float32,
     )
-    k = 0
-    for xi in x_chunks:
-        for yi in y_chunks:
-            out[np.ix_(xi, yi)] = blocks[k]
-            k += 1
+    for xi, yi, block in _iter_tiles(
+        net, X, Y, device, dtype, symmetric, budget, n_jobs
+    ):
+        out[np.ix_(xi, yi)] = block
     return out
+
+
+def _paired_tile(net, x, lx, y, ly, device, symmetric):
+    """Distances of the pairs ``(x[k], y[k])`` of one batch; runs in a worker."""
+    with torch.inference_mode():
+        xt = torch.as_tensor(x, dtype=torch.float32).to(device)
+        yt = torch.as_tensor(y, dtype=torch.float32).to(device)
+        lxt = torch.as_tensor(lx).to(device)
+        lyt = torch.as_tensor(ly).to(device)
+        out = tap_paired(xt, lxt, yt, lyt, net)
+        if symmetric:
+            out = (out + tap_paired(yt, lyt, xt, lxt, net)) / 2
+        return out.float().cpu().numpy()
+
+
+def _pair_batches(lx, ly, cells):
+    """Split pairs (sorted by lx, then ly) so that count * max lx * max ly <= cells."""
+    batches, start, n = [], 0, len(lx)
+    while start < n:
+        width = min(n - start, 64)
+        while True:  # double the window: work stays linear in the batch size
+            lx_max = np.maximum.accumulate(lx[start : start + width])
+            ly_max = np.maximum.accumulate(ly[start : start + width])
+            fits = np.arange(1, width + 1) * lx_max * ly_max <= cells
+            if not fits.all() or width == n - start:
+                break
+            width = min(n - start, 2 * width)
+        size = width if fits.all() else max(1, int(np.argmin(fits)))
+        batches.append((start, start + size))
+        start += size
+    return batches
+
+
+def _iter_pairs(
+    net, X: Sequences, Y: Sequences, rows, cols, device, symmetric, budget, n_jobs
+):
+    """Stream the TAP distances of the pairs ``(X[rows[p]], Y[cols[p]])``.
+
+    Pairs are sorted by length and batched for :func:`sktap.functional.tap_paired`
+    under the memory bound ``budget`` (MiB), in float32.
+
+    Yields
+    ------
+    positions : ndarray of shape (n_batch,)
+        Indices ``p`` into ``rows`` and ``cols``.
+    dist : ndarray of shape (n_batch,)
+    """
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    lx, ly = X.lengths[rows], Y.lengths[cols]
+    order = np.lexsort((ly, lx))  # similar sizes together: little padding
+    cells = budget * 2**20 / _bytes_per_cell(net, torch.float32, torch.float32)
+    batches = _pair_batches(lx[order], ly[order], cells)
+    run_net = _prepare_net(net, device, torch.float32)
+    n_jobs = 1 if device.type != "cpu" else n_jobs
+
+    def tasks():
+        for start, stop in batches:
+            pos = order[start:stop]
+            r, c = rows[pos], cols[pos]
+            mx, my = int(lx[pos].max()), int(ly[pos].max())
+            yield delayed(_paired_tile)(
+                run_net,
+                X.data[r, :mx],
+                X.lengths[r],
+                Y.data[c, :my],
+                Y.lengths[c],
+                device,
+                symmetric,
+            )
+
+    dists = Parallel(n_jobs=n_jobs, return_as="generator")(tasks())
+    for (start, stop), dist in zip(batches, dists):
+        yield order[start:stop], dist
 
 
 def cdist_tap(
@@ -214,6 +323,13 @@ def cdist_tap(
             stacklevel=2,
         )
         out = _run_tiles(net, Xs, Ys, dev, torch.float32, symmetric, budget, n_jobs)
+    if not np.isfinite(out).all():
+        used = torch.float32 if dt in _LOW_PRECISION else dt
+        raise ValueError(
+            f"TAP gave non-finite distances in {used}"
+            "; the input values are too large for this precision: rescale the "
+            "data (e.g. TimeSeriesScalerMeanVariance) or use dtype='float64'"
+        )
     return out
 
 
