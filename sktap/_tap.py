@@ -24,19 +24,36 @@ def frame_distances(x, y, *, paired: bool = False):
     Returns ``(a, b, Lx, Ly)``, or ``(n, Lx, Ly)`` with ``paired=True``
     (``x`` and ``y`` then hold ``n`` pairs).
     """
+    if paired:
+        return _cdist(x, y)
+    a, b = x.shape[0], y.shape[0]
+    return _pairwise_distances(x, y).view(a, b, x.shape[1], y.shape[1])
+
+
+def _cdist(x, y):
     # Direct differences, not the |x|^2 + |y|^2 - 2xy expansion: near-equal
     # frames lose all precision there (sqrt amplifies the cancellation), and
     # this is O(Lx Ly d), small next to the network's convolutions.
-    mode = "donot_use_mm_for_euclid_dist"
-    if paired:
-        return torch.cdist(x, y, compute_mode=mode)
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _pairs(x, y):
+    """Frames of every (i, j) pair, i-major: (a * b, Lx, d) and (a * b, Ly, d)."""
     a, Lx, d = x.shape
     b, Ly, _ = y.shape
-    D = torch.cdist(x.reshape(a * Lx, d), y.reshape(b * Ly, d), compute_mode=mode)
-    return D.view(a, Lx, b, Ly).permute(0, 2, 1, 3)
+    xe = x[:, None].expand(a, b, Lx, d).reshape(a * b, Lx, d)
+    ye = y[None].expand(a, b, Ly, d).reshape(a * b, Ly, d)
+    return xe, ye
 
 
-def _as_lengths(lengths, n, max_len, device):
+def _pairwise_distances(x, y):
+    # Expanding the frames (a*b*L*d values) and one batched cdist writes D
+    # directly in pair-major layout; cdist on the flattened sets would need a
+    # permuted copy of the (much larger) a*b*Lx*Ly result.
+    return _cdist(*_pairs(x, y))
+
+
+def _as_lengths(lengths, n, device):
     lengths = torch.as_tensor(lengths, device=device).long()
     if lengths.shape != (n,):
         raise ValueError(f"lengths must have shape ({n},); got {tuple(lengths.shape)}")
@@ -50,23 +67,43 @@ def _positions(lengths, max_len, dtype):
     return pos * (idx[None, :] <= lengths[:, None])
 
 
-def _align(D, P, mask, row_mask, col_mask, x_len, net, x, y):
-    """Alignment T and distance from D (n, Lx, Ly); masks may be None."""
-    if net is None:
-        S = -D
-    else:
-        S = net(x, y, D, P, mask)
-    if col_mask is not None:
-        S = S.masked_fill(~col_mask, float("-inf"))
-    A = torch.softmax(S, dim=-1)  # each source frame spreads mass 1
-    if row_mask is not None:
-        A = A * row_mask
-    T = A / x_len.to(A.dtype)[:, None, None]
-    return T, (T * D).sum(dim=(1, 2))
-
-
 def _needs_frames(net) -> bool:
     return net is not None and getattr(net, "needs_frames", False)
+
+
+def _logits(D, row, col, lx, ly, full, net, x, y):
+    """Alignment logits S (n, Lx, Ly) of the network (or -D without one)."""
+    if net is None:
+        return -D
+    P = (
+        _positions(lx, D.shape[1], D.dtype)[:, :, None]
+        - _positions(ly, D.shape[2], D.dtype)[:, None, :]
+    ).abs()
+    if full:
+        return net(x, y, D, P, None)
+    valid = row[:, :, None] & col[:, None, :]  # (n, Lx, Ly)
+    return net(x, y, D * valid, P * valid, valid[:, None].to(D.dtype))
+
+
+def _tap_core(D, lx, ly, net, x, y, return_alignment):
+    """Distances (n,) and optionally T (n, Lx, Ly) of n pairs from their D."""
+    _, Lx, Ly = D.shape
+    row = torch.arange(Lx, device=D.device)[None, :] < lx[:, None]  # (n, Lx)
+    col = torch.arange(Ly, device=D.device)[None, :] < ly[:, None]  # (n, Ly)
+    full = bool(row.all()) and bool(col.all())
+    S = _logits(D, row, col, lx, ly, full, net, x, y)
+    if not full:
+        S = S.masked_fill(~col[:, None, :], float("-inf"))
+    A = torch.softmax(S, dim=-1)  # each source frame spreads mass 1
+    # sum_ij T_ij D_ij with T = A / Lx, without materialising T
+    row_cost = (A * D).sum(dim=-1)  # (n, Lx)
+    if not full:
+        row_cost = row_cost * row
+    dist = row_cost.sum(dim=-1) / lx.to(D.dtype)
+    if not return_alignment:
+        return dist, None
+    T = A / lx.to(A.dtype)[:, None, None]
+    return dist, (T if full else T * row[:, :, None])
 
 
 def tap_paired(x, x_lengths, y, y_lengths, net=None, *, return_alignment=False):
@@ -89,55 +126,11 @@ def tap_paired(x, x_lengths, y, y_lengths, net=None, *, return_alignment=False):
     dist : Tensor of shape (n,)
     T : Tensor of shape (n, Lx, Ly), only if ``return_alignment``
     """
-    n, Lx, _ = x.shape
-    Ly = y.shape[1]
-    lx = _as_lengths(x_lengths, n, Lx, x.device)
-    ly = _as_lengths(y_lengths, n, Ly, x.device)
-    D = frame_distances(x, y, paired=True)
-    P_x, P_y = _positions(lx, Lx, D.dtype), _positions(ly, Ly, D.dtype)
-    row = torch.arange(Lx, device=x.device)[None, :] < lx[:, None]  # (n, Lx)
-    col = torch.arange(Ly, device=x.device)[None, :] < ly[:, None]  # (n, Ly)
-    valid = row[:, :, None] & col[:, None, :]  # (n, Lx, Ly)
-    full = bool(valid.all())
-    P = (P_x[:, :, None] - P_y[:, None, :]).abs() * valid
-    if full:
-        mask = row_mask = col_mask = None
-    else:
-        D = D * valid
-        mask = valid[:, None].to(D.dtype)
-        row_mask = row[:, :, None].to(D.dtype)
-        col_mask = col[:, None, :]
-    T, dist = _align(D, P, mask, row_mask, col_mask, lx, net, x, y)
+    n = x.shape[0]
+    lx = _as_lengths(x_lengths, n, x.device)
+    ly = _as_lengths(y_lengths, n, x.device)
+    dist, T = _tap_core(_cdist(x, y), lx, ly, net, x, y, return_alignment)
     return (dist, T) if return_alignment else dist
-
-
-def _pairwise_one_way(D, lx, ly, net, x, y):
-    a, b, Lx, Ly = D.shape
-    row = torch.arange(Lx, device=D.device)[None, :] < lx[:, None]  # (a, Lx)
-    col = torch.arange(Ly, device=D.device)[None, :] < ly[:, None]  # (b, Ly)
-    P_x, P_y = _positions(lx, Lx, D.dtype), _positions(ly, Ly, D.dtype)
-    P = (P_x[:, None, :, None] - P_y[None, :, None, :]).abs()  # (a, b, Lx, Ly)
-    full = bool(row.all()) and bool(col.all())
-    D = D.reshape(a * b, Lx, Ly)
-    P = P.reshape(a * b, Lx, Ly)
-    if full:
-        mask = row_mask = col_mask = None
-    else:
-        valid = (row[:, None, :, None] & col[None, :, None, :]).reshape(a * b, Lx, Ly)
-        D = D * valid
-        P = P * valid
-        mask = valid[:, None].to(D.dtype)
-        row_mask = row[:, None, :, None].expand(a, b, Lx, 1).reshape(a * b, Lx, 1)
-        row_mask = row_mask.to(D.dtype)
-        col_mask = col[None, :, None, :].expand(a, b, 1, Ly).reshape(a * b, 1, Ly)
-    if _needs_frames(net):
-        x = x[:, None].expand(a, b, Lx, x.shape[-1]).reshape(a * b, Lx, -1)
-        y = y[None, :].expand(a, b, Ly, y.shape[-1]).reshape(a * b, Ly, -1)
-    else:
-        x = y = None
-    lx_pairs = lx[:, None].expand(a, b).reshape(a * b)
-    T, dist = _align(D, P, mask, row_mask, col_mask, lx_pairs, net, x, y)
-    return dist.view(a, b), T.view(a, b, Lx, Ly)
 
 
 def tap_pairwise(
@@ -184,11 +177,18 @@ def tap_pairwise(
         raise ValueError("return_alignment is not available with symmetric=True")
     a, Lx, _ = x.shape
     b, Ly, _ = y.shape
-    lx = _as_lengths(x_lengths, a, Lx, x.device)
-    ly = _as_lengths(y_lengths, b, Ly, x.device)
-    D = frame_distances(x, y)  # (a, b, Lx, Ly)
-    dist, T = _pairwise_one_way(D, lx, ly, net, x, y)
+    lx = _as_lengths(x_lengths, a, x.device)
+    ly = _as_lengths(y_lengths, b, x.device)
+    xe, ye = _pairs(x, y)
+    D = _cdist(xe, ye)  # (a * b, Lx, Ly), pair (i, j) at i * b + j
+    lx_p = lx[:, None].expand(a, b).reshape(-1)
+    ly_p = ly[None, :].expand(a, b).reshape(-1)
+    frames = _needs_frames(net)
+    fx, fy = (xe, ye) if frames else (None, None)
+    dist, T = _tap_core(D, lx_p, ly_p, net, fx, fy, return_alignment)
     if symmetric:
-        back, _ = _pairwise_one_way(D.permute(1, 0, 3, 2), ly, lx, net, y, x)
-        dist = (dist + back.T) / 2
-    return (dist, T) if return_alignment else dist
+        # the same pairs read the other way: D transposed, roles swapped
+        back, _ = _tap_core(D.transpose(1, 2), ly_p, lx_p, net, fy, fx, False)
+        dist = (dist + back) / 2
+    dist = dist.view(a, b)
+    return (dist, T.view(a, b, Lx, Ly)) if return_alignment else dist
