@@ -65,6 +65,8 @@ def _as_numeric(a, name: str, where: str) -> np.ndarray:
         raise TypeError(f"{name}: {where} has complex values; sktap needs real numbers")
     if arr.dtype.kind not in "biuf":
         if arr.dtype.kind == "O":
+            if any(v is None for v in arr.flat):
+                raise TypeError(f"{name}: {where} has non-numeric values (None)")
             try:
                 arr = arr.astype(np.float64)
             except (TypeError, ValueError):
