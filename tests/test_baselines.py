@@ -12,7 +12,11 @@ def fitted():
     X = [rng.randn(rng.randint(3, 6), 2) + (i % 2) for i in range(8)]
     y = np.array([i % 2 for i in range(8)])
     est = SoftDTWMetricLearner(
-        hidden_layer_sizes=(8,), max_epochs=2, batch_size=4, device="cpu", random_state=0
+        hidden_layer_sizes=(8,),
+        max_epochs=2,
+        batch_size=4,
+        device="cpu",
+        random_state=0,
     )
     return est.fit(X, y), X
 
@@ -44,3 +48,16 @@ def test_labels_required(fitted):
         SoftDTWMetricLearner(device="cpu").fit(X)
     with pytest.raises(ValueError, match="The 'gamma' parameter"):
         SoftDTWMetricLearner(gamma=0, device="cpu").fit(X, [0, 1] * 4)
+
+
+def test_save_load_and_alignment(fitted, tmp_path):
+    import sktap
+
+    est, X = fitted
+    est.save(tmp_path / "sdtw.sktap")
+    loaded = sktap.load(tmp_path / "sdtw.sktap")
+    assert isinstance(loaded, SoftDTWMetricLearner)
+    np.testing.assert_allclose(loaded.pairwise_distances(X), est.pairwise_distances(X))
+    T = est.tap_alignment(X[0], X[1])
+    assert T.shape == (len(X[0]), len(X[1]))
+    np.testing.assert_allclose(T.sum(axis=1), 1 / len(X[0]))

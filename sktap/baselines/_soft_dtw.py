@@ -71,7 +71,13 @@ class SoftDTWMetricLearner(TAPMetricLearner):
     loss : {"triplet", "lifted", "binomial"}, default="triplet"
     gamma : float, default=0.1
         Soft-DTW smoothing.
-    Other parameters
+
+    Other Parameters
+    ----------------
+    hidden_layer_sizes, n_components, margin, alpha, beta, batch_size, \
+    max_epochs, learning_rate, weight_decay, validation_fraction, \
+    n_iter_no_change, device, random_state, verbose, callback, warm_start, \
+    checkpoint_path
         As in :class:`sktap.TAPMetricLearner`.
 
     References
@@ -190,6 +196,21 @@ class SoftDTWMetricLearner(TAPMetricLearner):
                     block = model(xi.data, xi.lengths, yj.data, yj.lengths)
                     out[i : i + batch_size, j : j + batch_size] = block.cpu().numpy()
         return out
+
+    def tap_alignment(self, x, y):
+        """The soft-DTW alignment (Lx, Ly) of the learned frames of ``x`` and ``y``.
+
+        tslearn's expected alignment matrix, each row scaled to sum to
+        ``1 / Lx`` like a TAP alignment so the two can be compared.
+        """
+        from tslearn.metrics import soft_dtw_alignment
+
+        check_is_fitted(self, "model_")
+        zx, zy = (
+            self._transform_seqs([s], name).data[0] for s, name in ((x, "x"), (y, "y"))
+        )
+        A, _ = soft_dtw_alignment(zx, zy, gamma=self.gamma)
+        return A / np.maximum(A.sum(axis=1, keepdims=True), 1e-300) / len(zx)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
