@@ -104,7 +104,9 @@ def _plan_tiles(net, X: Sequences, Y: Sequences, dtype, budget):
     x_order = np.argsort(X.lengths, kind="stable")
     y_order = np.argsort(Y.lengths, kind="stable")
     x_chunks = _chunks(x_order, X.lengths, row_budget)
-    y_chunks = _chunks(y_order, Y.lengths, row_budget)
+    # few short sources (a k-NN query chunk) leave room for wider tiles
+    x_rows = max(len(c) * int(X.lengths[c[-1]]) for c in x_chunks)
+    y_chunks = _chunks(y_order, Y.lengths, max(row_budget, cells / x_rows))
     return dist_dtype, x_chunks, y_chunks
 
 

@@ -1,0 +1,451 @@
+"""TAPKNeighborsClassifier: k-nearest-neighbour search under the TAP distance."""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._device import resolve_device
+from ._estimator_utils import check_labels
+from ._metric_learner import TAPMetricLearner
+from ._persistence import SaveMixin, _json_params, _restore_params
+from ._validation import Sequences, check_sequences
+from .metrics._pairwise import (
+    _check_working_memory,
+    _chunks,
+    _iter_pairs,
+    _iter_tiles,
+)
+
+__all__ = ["TAPKNeighborsClassifier"]
+
+
+def _mean_pool(seqs: Sequences) -> np.ndarray:
+    """Mean frame of each sequence, (n_ts, d); padding is zero so it drops out."""
+    return seqs.data.sum(axis=1) / seqs.lengths[:, None]
+
+
+def _merge_topk(best_d, best_i, rows, cols, block, k):
+    """Fold a block (r, c) of distances into the running k best of ``rows``."""
+    d = np.concatenate([best_d[rows], block], axis=1)  # (r, k + c)
+    i = np.concatenate([best_i[rows], np.broadcast_to(cols, block.shape)], axis=1)
+    if d.shape[1] > k:
+        keep = np.argpartition(d, k - 1, axis=1)[:, :k]
+        d = np.take_along_axis(d, keep, axis=1)
+        i = np.take_along_axis(i, keep, axis=1)
+    best_d[rows], best_i[rows] = d, i
+
+
+def _sorted_topk(dist, ind, k):
+    """The k smallest of each row, sorted by distance, then index (for ties)."""
+    if dist.shape[1] > k:
+        keep = np.argpartition(dist, k - 1, axis=1)[:, :k]
+        dist = np.take_along_axis(dist, keep, axis=1)
+        ind = np.take_along_axis(ind, keep, axis=1)
+    order = np.lexsort((ind, dist), axis=1)
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(ind, order, 1)
+
+
+class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
+    """k-nearest-neighbour classifier under the (learned) TAP distance.
+
+    The distance from a query (the source, as in the paper) to a training
+    sequence is parameter-free TAP, or the distance of a
+    :class:`~sktap.TAPMetricLearner` fitted on the same data. Search is
+    streamed: queries are transformed chunk by chunk and compared with the
+    training set in tiles of bounded memory (``working_memory``), keeping a
+    running top-k per query, so the full query x train matrix never exists.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=1
+        Neighbours that vote.
+    weights : {"uniform", "distance"}, default="uniform"
+        "distance" weighs each vote by the inverse distance (a query at
+        distance 0 from some neighbours takes only their votes).
+    metric_learner : TAPMetricLearner or None, default=None
+        None: parameter-free TAP. A learner is cloned and fitted on
+        ``(X, y)`` in ``fit`` (``refit_metric=True``), or a copy of it is
+        used as is (``refit_metric=False``; it must then be fitted). Note
+        that :func:`~sklearn.base.clone` (hence ``GridSearchCV``) gives an
+        unfitted copy, so ``refit_metric=False`` suits direct use.
+    refit_metric : bool, default=True
+        Whether ``fit`` fits a clone of ``metric_learner``.
+    symmetric : bool, default=False
+        Average ``tap(query, train)`` and ``tap(train, query)``.
+    n_candidates : int, optional
+        If set, a prefilter keeps for each query the ``n_candidates``
+        training sequences (at least ``n_neighbors``) nearest by Euclidean
+        distance between mean-pooled (transformed) frames, and only those
+        pairs are scored with TAP. Faster; approximate.
+    working_memory : float, optional
+        MiB bound on one tile of TAP work and on one chunk of transformed
+        queries; defaults to scikit-learn's ``working_memory`` setting (1024).
+        Peak memory is about the training set plus a few times this.
+    device : str or torch.device, default="auto"
+        Where TAP runs ("auto": CUDA when present).
+    n_jobs : int, optional
+        Tiles run through :class:`joblib.Parallel`; under
+        ``joblib.parallel_config(backend="dask")`` they spread over a dask
+        cluster.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted.
+    n_features_in_ : int
+        Channels per time step seen in ``fit``. A 2-D array is a set of
+        univariate series, so it then counts 1 (its columns are time steps,
+        and queries may have another length).
+    n_samples_fit_ : int
+        Number of training sequences.
+    metric_learner_ : TAPMetricLearner or None
+        The fitted learner whose distance is used.
+    train_sequences_ : Sequences
+        Training sequences after the learner's frame transform (as given
+        for parameter-free TAP), zero-padded with lengths.
+    prefilter_ : NearestNeighbors or None
+        Index over mean-pooled training frames (when ``n_candidates`` is set).
+
+    References
+    ----------
+    .. [1] F. Su and J. Wen, "Temporal Alignment Prediction for Supervised
+       Representation Learning and Few-Shot Sequence Classification",
+       ICLR 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktap import TAPKNeighborsClassifier
+    >>> X = [np.zeros(5), np.zeros(4), np.ones(6), np.ones(3)]
+    >>> clf = TAPKNeighborsClassifier(device="cpu").fit(X, [0, 0, 1, 1])
+    >>> clf.predict([np.full(7, 0.9)]).tolist()
+    [1]
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "weights": [StrOptions({"uniform", "distance"})],
+        "metric_learner": [TAPMetricLearner, None],
+        "refit_metric": ["boolean"],
+        "symmetric": ["boolean"],
+        "n_candidates": [Interval(Integral, 1, None, closed="left"), None],
+        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [str, torch.device],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        n_neighbors=1,
+        *,
+        weights="uniform",
+        metric_learner=None,
+        refit_metric=True,
+        symmetric=False,
+        n_candidates=None,
+        working_memory=None,
+        device="auto",
+        n_jobs=None,
+    ):
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric_learner = metric_learner
+        self.refit_metric = refit_metric
+        self.symmetric = symmetric
+        self.n_candidates = n_candidates
+        self.working_memory = working_memory
+        self.device = device
+        self.n_jobs = n_jobs
+
+    # -- fit -------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Store the (transformed) training sequences and their labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+        y : array-like of shape (n_ts,)
+
+        Returns
+        -------
+        self
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None"
+            )
+        seqs = check_sequences(X)
+        classes, encoded = check_labels(y, len(seqs), min_classes=1)
+        if self.n_neighbors > len(seqs):
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} is larger than the number of "
+                f"training sequences ({len(seqs)})"
+            )
+        resolve_device(self.device)  # fail here, not at the first predict
+        learner = self._fitted_learner(seqs, y)
+        self.classes_, self._y = classes, encoded
+        self.n_features_in_ = seqs.n_features
+        self.n_samples_fit_ = len(seqs)
+        self.metric_learner_ = learner
+        train = seqs if learner is None else learner._transform_seqs(seqs)
+        self._set_train(train)
+        return self
+
+    def _fitted_learner(self, seqs, y):
+        if self.metric_learner is None:
+            return None
+        if self.refit_metric:
+            return clone(self.metric_learner).fit(seqs, y)
+        try:
+            check_is_fitted(self.metric_learner, "model_")
+        except NotFittedError:
+            raise NotFittedError(
+                "metric_learner must be fitted when refit_metric=False; fit it "
+                "first or set refit_metric=True"
+            ) from None
+        # a private copy: refitting the caller's learner later must not
+        # desynchronise it from the training sequences transformed here
+        return copy.deepcopy(self.metric_learner)
+
+    def _set_train(self, train: Sequences):
+        self.train_sequences_ = train
+        self.prefilter_ = None
+        if self.n_candidates is not None:
+            self.prefilter_ = NearestNeighbors(n_jobs=self.n_jobs).fit(
+                _mean_pool(train)
+            )
+
+    # -- search ----------------------------------------------------------
+    def _net(self):
+        learner = self.metric_learner_
+        return None if learner is None else learner.model_.align
+
+    def _transform(self, seqs: Sequences) -> Sequences:
+        learner = self.metric_learner_
+        return seqs if learner is None else learner._transform_seqs(seqs)
+
+    def _query_chunks(self, seqs: Sequences, budget):
+        """Index chunks of the queries, each about ``budget`` MiB once transformed."""
+        width = self.train_sequences_.n_features
+        rows = max(1.0, budget * 2**20 / (8 * width))
+        order = np.argsort(seqs.lengths, kind="stable")
+        return _chunks(order, seqs.lengths, rows)
+
+    def _exact_chunk(self, queries, q_idx, k, exclude_self, device, budget):
+        """Top-k of one query chunk against every training sequence, in tiles."""
+        best_d = np.full((len(queries), k), np.inf)
+        best_i = np.full((len(queries), k), -1, dtype=np.int64)
+        tiles = _iter_tiles(
+            self._net(),
+            queries,
+            self.train_sequences_,
+            device,
+            torch.float32,
+            self.symmetric,
+            budget,
+            self.n_jobs,
+        )
+        for rows, cols, block in tiles:  # block: (len(rows), len(cols))
+            block = block.astype(np.float64)
+            if exclude_self:
+                block[q_idx[rows][:, None] == cols[None, :]] = np.inf
+            _merge_topk(best_d, best_i, rows, cols, block, k)
+        return _sorted_topk(best_d, best_i, k)
+
+    def _candidate_chunk(self, queries, q_idx, k, exclude_self, device, budget):
+        """Top-k of one query chunk among its prefiltered candidates."""
+        if self.prefilter_ is None:
+            raise ValueError(
+                "n_candidates was set after fit; fit again to build the prefilter"
+            )
+        m = min(max(self.n_candidates, k) + exclude_self, self.n_samples_fit_)
+        cand = self.prefilter_.kneighbors(
+            _mean_pool(queries), n_neighbors=m, return_distance=False
+        )  # (n_chunk, m)
+        rows = np.repeat(np.arange(len(queries)), m)
+        dist = np.empty(rows.shape)
+        pairs = _iter_pairs(
+            self._net(),
+            queries,
+            self.train_sequences_,
+            rows,
+            cand.ravel(),
+            device,
+            self.symmetric,
+            budget,
+            self.n_jobs,
+        )
+        for pos, d in pairs:
+            dist[pos] = d
+        dist = dist.reshape(cand.shape)
+        if exclude_self:
+            dist[cand == q_idx[:, None]] = np.inf
+        return _sorted_topk(dist, cand, k)
+
+    def _search(self, seqs, k, exclude_self):
+        budget = _check_working_memory(self.working_memory)
+        device = resolve_device(self.device)
+        step = self._exact_chunk if self.n_candidates is None else self._candidate_chunk
+        dist = np.empty((len(seqs), k))
+        ind = np.empty((len(seqs), k), dtype=np.int64)
+        for q_idx in self._query_chunks(seqs, budget):
+            queries = seqs.take(q_idx)
+            if not exclude_self:  # training sequences are stored transformed
+                queries = self._transform(queries)
+            dist[q_idx], ind[q_idx] = step(
+                queries, q_idx, k, exclude_self, device, budget
+            )
+        return dist, ind
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """The nearest training sequences of each query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, sz, d) or (n_queries, sz), or list, optional
+            Queries (the sources). None: each training sequence, whose own
+            index is left out of its neighbours.
+        n_neighbors : int, optional
+            Defaults to the ``n_neighbors`` parameter.
+        return_distance : bool, default=True
+
+        Returns
+        -------
+        dist : ndarray of shape (n_queries, n_neighbors)
+            TAP distances, ascending (ties by training index); only if
+            ``return_distance``.
+        ind : ndarray of shape (n_queries, n_neighbors)
+            Indices into the training set.
+        """
+        check_is_fitted(self)
+        if X is not None:
+            X = check_sequences(X, n_features=self.n_features_in_)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        self._check_k(k, X is None)
+        seqs = self.train_sequences_ if X is None else X
+        dist, ind = self._search(seqs, k, exclude_self=X is None)
+        return (dist, ind) if return_distance else ind
+
+    def _check_k(self, k, exclude_self):
+        if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"n_neighbors must be a positive integer; got {k!r}")
+        available = self.n_samples_fit_ - exclude_self
+        if k > available:
+            other = " other" if exclude_self else ""
+            raise ValueError(
+                f"n_neighbors={k} is larger than the number of{other} training "
+                f"sequences ({available})"
+            )
+
+    # -- classify --------------------------------------------------------
+    def _vote_weights(self, dist):
+        if self.weights == "uniform":
+            return np.ones_like(dist)
+        with np.errstate(divide="ignore"):
+            w = 1.0 / dist
+        exact = np.isinf(w)
+        zero_rows = exact.any(axis=1)
+        w[zero_rows] = exact[zero_rows]  # only the exact matches vote
+        return w
+
+    def predict_proba(self, X):
+        """Class probabilities from the neighbours' (weighted) votes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, sz, d) or (n_queries, sz), or list
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        dist, ind = self.kneighbors(X)
+        w = self._vote_weights(dist)  # (n_queries, k)
+        n, n_classes = len(dist), len(self.classes_)
+        flat = (np.arange(n)[:, None] * n_classes + self._y[ind]).ravel()
+        votes = np.bincount(flat, weights=w.ravel(), minlength=n * n_classes)
+        votes = votes.reshape(n, n_classes)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Most voted class of each query (ties: the first in ``classes_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, sz, d) or (n_queries, sz), or list
+
+        Returns
+        -------
+        ndarray of shape (n_queries,)
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # -- persistence -----------------------------------------------------
+    def save(self, path):
+        """Write the fitted classifier to ``path``; read it with :func:`sktap.load`.
+
+        The ``metric_learner`` parameter is stored with the fitted state
+        (its own parameters as text), not as a generic parameter.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=r"(?s)\w+\.metric_learner=.*cannot be saved"
+            )
+            super().save(path)
+
+    def _fitted_state(self):
+        learner, param = self.metric_learner_, self.metric_learner
+        train = self.train_sequences_
+        return {
+            "classes": self.classes_.tolist(),
+            "y": torch.as_tensor(self._y),
+            "n_features_in_": int(self.n_features_in_),
+            "train_data": torch.as_tensor(train.data),
+            "train_lengths": torch.as_tensor(train.lengths),
+            "param": None if param is None else _json_params(param),
+            "learner": None
+            if learner is None
+            else {"params": _json_params(learner), "fitted": learner._fitted_state()},
+        }
+
+    def _set_fitted_state(self, state):
+        def rebuild(params):
+            kwargs = _restore_params(TAPMetricLearner, json.loads(params))
+            return TAPMetricLearner(**kwargs)
+
+        if state["param"] is not None:  # restores the parameter save() skipped
+            self.metric_learner = rebuild(state["param"])
+        learner = None
+        if state["learner"] is not None:
+            learner = rebuild(state["learner"]["params"])
+            learner._set_fitted_state(state["learner"]["fitted"])
+        self.metric_learner_ = learner
+        self.classes_ = np.asarray(state["classes"])
+        self._y = state["y"].numpy()
+        self.n_features_in_ = state["n_features_in_"]
+        self.n_samples_fit_ = len(self._y)
+        train = Sequences(state["train_data"].numpy(), state["train_lengths"].numpy())
+        self._set_train(train)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
