@@ -110,11 +110,12 @@ def learner(loss, args):
         loss,
         hidden_layer_sizes=(128,),
         n_components=16,
-        tap_channels=(4,),
-        tap_kernel_sizes=(5, 3),
+        tap_channels=tuple(args.tap_channels),
+        tap_kernel_sizes=(5,) * len(args.tap_channels) + (3,),
+        augment=False,
         batch_size=32,
         max_epochs=args.max_epochs,
-        learning_rate=1e-3,
+        learning_rate=args.learning_rate,
         device=args.device,
         random_state=0,
     )
@@ -261,17 +262,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data, 2 epochs")
     parser.add_argument("--device", default="cpu", help="TAP device (tslearn: CPU)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="default 8")
+    parser.add_argument("--max-epochs", type=int, default=None, help="default 10")
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--tap-channels", type=int, nargs="+", default=[8, 8])
     parser.add_argument("--n-candidates", type=int, default=10)
-    parser.add_argument("--trace-length", type=int, default=64)
+    parser.add_argument("--trace-length", type=int, default=32)
     args = parser.parse_args(argv)
     if args.max_epochs is None:
-        args.max_epochs = 2 if args.quick else 8
+        args.max_epochs = 2 if args.quick else 10
     print(
         f"sktap {sktap.__version__}, torch {torch.__version__}, tslearn "
         f"{tslearn.__version__}, python {platform.python_version()}, "
         f"{torch.get_num_threads()} torch threads, device {args.device}; "
-        f"max_epochs={args.max_epochs}, n_candidates={args.n_candidates}, "
+        f"max_epochs={args.max_epochs}, learning_rate={args.learning_rate}, "
+        f"tap_channels={args.tap_channels}, MLP (128,), augment=False, "
+        f"n_candidates={args.n_candidates}, "
         f"Trace resampled to {args.trace_length} steps"
         + (" (--quick)" if args.quick else "")
     )

@@ -116,16 +116,17 @@ def _run_epoch(model, optimizer, train_step, order, batch_size, verbose, epoch):
     return {k: v / max(n_batches, 1) for k, v in totals.items()}
 
 
-def _early_stop(state, logs, config) -> bool:
-    if config.n_iter_no_change is None:
-        return False
+def _track_best(state, logs, config):
+    """Update the best monitored loss; return ``(improved, stop)``."""
     monitored = logs.get("val_loss", logs["loss"])
-    if monitored < state.best_loss - 1e-12:
+    improved = monitored < state.best_loss - 1e-12
+    if improved:
         state.best_loss = monitored
         state.bad_epochs = 0
-        return False
-    state.bad_epochs += 1
-    return state.bad_epochs >= config.n_iter_no_change
+    else:
+        state.bad_epochs += 1
+    patience = config.n_iter_no_change
+    return improved, patience is not None and state.bad_epochs >= patience
 
 
 def train(estimator, model, train_step, n_samples, config, rng, state, validate=None):
@@ -192,8 +193,8 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
             logs = {"epoch": epoch, **logs, "seconds": time.perf_counter() - start}
             state.epoch = epoch
             state.history.append(logs)
-            stop = _early_stop(state, logs, config)
-            if validate is not None and state.bad_epochs == 0:
+            improved, stop = _track_best(state, logs, config)
+            if validate is not None and improved:
                 state.best_state = _cpu_state(model)
             good = _cpu_state(model)
             state.optimizer_state = _optimizer_to_cpu(optimizer.state_dict())

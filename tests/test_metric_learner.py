@@ -299,3 +299,19 @@ def test_mismatched_checkpoint_is_refused(data, tmp_path):
     )
     with pytest.raises(ValueError, match="does not match this estimator"):
         other.fit(X, y)
+
+
+def test_validation_keeps_best_epoch_without_early_stopping(data):
+    X, y = data
+    seen = {}
+
+    def remember(est, epoch, logs):
+        seen[epoch] = _weights(est)
+
+    est = TAPMetricLearner(
+        **{**SMALL, "max_epochs": 5, "validation_fraction": 0.3, "learning_rate": 0.05},
+        callback=remember,
+    ).fit(X, y)
+    losses = [h["val_loss"] for h in est.history_]
+    best = int(np.argmin(losses)) + 1
+    assert _same_weights(seen[best], _weights(est))

@@ -1,0 +1,156 @@
+"""What every few-shot classifier shares: the support set, predict, episodes."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._estimator_utils import check_labels
+from .._validation import Sequences, check_sequences
+from ._episodes import run_episodes
+from ._sampler import EpisodeSampler, label_repr
+
+__all__ = ["FewShotClassifierBase", "concat_sequences"]
+
+
+def concat_sequences(a: Sequences, b: Sequences) -> Sequences:
+    """Stack two padded sets of sequences (padding widened to the longer)."""
+    width = max(a.data.shape[1], b.data.shape[1])
+    data = [
+        np.pad(s.data, ((0, 0), (0, width - s.data.shape[1]), (0, 0))) for s in (a, b)
+    ]
+    return Sequences(np.concatenate(data), np.concatenate([a.lengths, b.lengths]))
+
+
+class FewShotClassifierBase(ClassifierMixin, BaseEstimator):
+    """Support-set handling, ``predict`` and ``evaluate_episodes``.
+
+    Subclasses implement ``_embed(seqs) -> Z`` (per-sequence work done once:
+    a learned frame transform, pooling, or nothing) and ``_make_scorer(Z)``
+    (a :mod:`~sktap.few_shot._episodes` scorer over ``Z``), and may override
+    ``_check_ready`` (what must be fitted before scoring).
+    """
+
+    def _check_ready(self):
+        """Raise unless the estimator can embed sequences (nothing to learn here)."""
+
+    def _expected_features(self):
+        return getattr(self, "n_features_in_", None)
+
+    def _require_y(self, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None"
+            )
+
+    def _store_support(self, seqs, y, *, name="y"):
+        classes, codes = check_labels(y, len(seqs), min_classes=1)
+        if len(classes) < 2:
+            raise ValueError(
+                f"the support set has 1 class ({label_repr(classes[0])}); at "
+                f"least 2 are needed to classify ({name})"
+            )
+        self.support_ = seqs
+        self.support_labels_ = codes
+        self.classes_ = classes
+        self.n_features_in_ = seqs.n_features
+
+    def set_support(self, X_support, y_support):
+        """Classify among the classes of a new support set, without retraining.
+
+        Parameters
+        ----------
+        X_support : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+        y_support : array-like of shape (n_ts,)
+            Labels of any type (strings included), at least two classes.
+
+        Returns
+        -------
+        self
+            ``classes_`` becomes the support set's classes.
+        """
+        seqs = check_sequences(
+            X_support, name="X_support", n_features=self._expected_features()
+        )
+        self._check_ready()
+        self._store_support(seqs, y_support, name="y_support")
+        return self
+
+    def _class_scores(self, X):
+        """Class scores (n_ts, n_classes) of ``X`` against the support set."""
+        check_is_fitted(self, "support_")
+        seqs = check_sequences(X, n_features=self.n_features_in_)
+        self._check_ready()
+        scorer = self._make_scorer(self._embed(concat_sequences(seqs, self.support_)))
+        n = len(seqs)
+        return scorer.class_scores(
+            np.arange(n),
+            n + np.arange(len(self.support_)),
+            self.support_labels_,
+            len(self.classes_),
+        )
+
+    def predict(self, X):
+        """The class of each sequence: the best class score against the support.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+
+        Returns
+        -------
+        ndarray of shape (n_ts,)
+            Labels from ``classes_``.
+        """
+        best = self._class_scores(X).argmax(axis=1)
+        return self.classes_[best]
+
+    def evaluate_episodes(
+        self, X, y, *, n_way=5, k_shot=1, n_query=1, n_episodes=10000, random_state=None
+    ):
+        """Mean accuracy over random N-way K-shot episodes drawn from ``(X, y)``.
+
+        The test protocol of few-shot learning: ``(X, y)`` holds classes
+        never seen in training; each episode draws ``n_way`` of them, then
+        ``k_shot`` support and ``n_query`` query sequences per class, and
+        classifies the queries against that support alone. The current
+        support set (``set_support``) plays no part.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+        y : array-like of shape (n_ts,)
+        n_way, k_shot, n_query : int, default=5, 1, 1
+        n_episodes : int, default=10000
+        random_state : int, RandomState instance or None, default=None
+            Draws the episodes.
+
+        Returns
+        -------
+        mean : float
+            Mean episode accuracy.
+        half_width : float
+            Half-width of the 95% confidence interval,
+            ``1.96 * std / sqrt(n_episodes)``.
+        """
+        seqs = check_sequences(X, n_features=self._expected_features())
+        self._check_ready()
+        if (
+            not isinstance(n_episodes, numbers.Integral)
+            or isinstance(n_episodes, bool)
+            or n_episodes < 1
+        ):
+            raise ValueError(f"n_episodes must be an integer >= 1; got {n_episodes!r}")
+        check_labels(y, len(seqs), min_classes=1)
+        sampler = EpisodeSampler(y, n_way, k_shot, n_query, random_state)
+        return run_episodes(self._make_scorer(self._embed(seqs)), sampler, n_episodes)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
+        tags.non_deterministic = False
+        return tags

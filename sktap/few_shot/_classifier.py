@@ -1,0 +1,519 @@
+"""TAPFewShotClassifier: episodic N-way K-shot learning with TAP and SA-TAP."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from numbers import Integral
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._device import resolve_device
+from .._estimator_utils import check_labels, common_train_params
+from .._modules import FrameMLP
+from .._nets import TAPNet
+from .._persistence import SaveMixin
+from .._torch_data import TensorSequences, build_seeded, generator_from
+from .._training import TrainingConfig, TrainingState, load_checkpoint, train
+from .._validation import Sequences, check_sequences
+from ._base import FewShotClassifierBase
+from ._episodes import run_episodes
+from ._model import FewShotTAP, FrameSelfAttention
+from ._sampler import EpisodeSampler
+from ._scoring import encode, episode_shape, tap_scorer
+
+__all__ = ["TAPFewShotClassifier"]
+
+_MIN_COMPONENTS = 8
+
+
+class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
+    """Few-shot sequence classification with a learned TAP distance (and SA-TAP).
+
+    ``fit`` trains a frame encoder ``h`` and the alignment network ``f``
+    episodically: each episode draws ``n_way`` classes with ``k_shot``
+    support and ``n_query`` query sequences each, scores every query ``q``
+    against every class ``n`` by ``s_qn = sum_k -tap(q, s_nk) - tap(s_nk, q)``
+    (paper Eq. 8, all query x support pairs in one batched call) and
+    minimises the cross-entropy of ``softmax(s_q)`` (Eq. 9). With
+    ``self_attention=True`` (SA-TAP, Eqs. 12-13) the frames of each sequence
+    also pass a single-head self-attention layer (sinusoidal positions,
+    residual, LayerNorm) before TAP.
+
+    After ``fit`` the training data is the support set, so ``predict`` works
+    on the training classes; ``set_support`` swaps in novel classes without
+    retraining; ``evaluate_episodes`` runs the few-shot test protocol.
+
+    Parameters
+    ----------
+    n_way : int, default=5
+        Classes per training episode (>= 2). Training data with fewer classes
+        trains on episodes of all of them (with a warning).
+    k_shot : int, default=1
+        Support sequences per class and episode.
+    n_query : int, default=5
+        Query sequences per class and episode. If the smallest training
+        class has ``m < k_shot + n_query`` sequences, episodes use
+        ``k_shot = min(k_shot, m - 1)`` and ``n_query = min(n_query, m -
+        k_shot)`` (with a warning), so any data with at least 2 sequences per
+        class can be fitted; a class of 1 sequence is an error.
+    n_episodes : int, default=1000
+        Training episodes, rounded up to a multiple of
+        ``validation_interval`` (training runs in rounds of that many).
+    backbone : callable or None, default=None
+        Frame encoder ``h``. None: :class:`~sktap._modules.FrameMLP`, a
+        per-frame MLP ``d -> hidden_layer_sizes -> n_components`` with ReLU
+        and L2-normalised output. Otherwise ``backbone(d)`` must return a
+        ``torch.nn.Module`` mapping (batch, L, d) to (batch, L, d'); it is
+        trained as built (not re-initialised, so pretrained weights are kept;
+        seed it yourself). Estimators with a custom backbone can be pickled
+        (if the module can) but not saved with ``save``.
+    hidden_layer_sizes : tuple of int, default=(1024,)
+        Hidden widths of the default backbone.
+    n_components : int, optional
+        Output width ``d'`` of the default backbone; None: ``max(d, 8)``
+        (a frame L2-normalised in few dimensions keeps little information).
+    self_attention : bool, default=False
+        SA-TAP: self-attention over each sequence's frames after ``h``.
+    tap_channels, tap_kernel_sizes : tuple of int, default=(64, 64), (5, 5, 3)
+        Architecture of :class:`sktap.TAPNet` (the paper's few-shot setting).
+    optimizer : {"adam", "sgd"}, default="adam"
+        SGD uses momentum 0.9.
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=1e-4
+    validation_fraction : float, default=0.0
+        Fraction of the *classes* held out; every ``validation_interval``
+        episodes the model is scored on ``n_validation_episodes`` fixed
+        episodes of them and the most accurate weights are kept. At least 2
+        classes must remain on each side.
+    validation_interval : int, default=100
+        Episodes per training round (validation, history, callback and
+        checkpoint happen once per round); capped at ``n_episodes``.
+    n_validation_episodes : int, default=100
+    n_iter_no_change : int or None, default=None
+        Stop after this many rounds without a better validation accuracy
+        (or training loss without validation).
+    device : str or torch.device, default="auto"
+        "auto" picks CUDA when present; fitted weights are stored on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Weights, episodes and the class split.
+    verbose : int, default=0
+    callback : callable, optional
+        ``callback(estimator, round, logs)``; returning True stops training.
+    warm_start : bool, default=False
+        Continue training from the current weights for ``n_episodes`` more
+        episodes. After an interrupted fit (``KeyboardInterrupt``, a
+        callback's stop, or a crash with ``checkpoint_path`` set, even in a
+        new process), the next fit with ``warm_start=True`` instead finishes
+        the interrupted run's remaining rounds and ends with the weights of
+        an uninterrupted run with the same ``random_state`` (on the CPU).
+    checkpoint_path : str, optional
+        Weights, optimiser and RNG state written (atomically) after each
+        round.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The learned encoder, attention and alignment network (on the CPU).
+    classes_ : ndarray of shape (n_classes,)
+        Classes of the current support set.
+    support_ : Sequences
+        The support set (the training data after ``fit``).
+    support_labels_ : ndarray of shape (n_support,)
+        Index into ``classes_`` of each support sequence.
+    n_way_, k_shot_, n_query_ : int
+        The episode shape actually trained with.
+    n_features_in_ : int
+        Features per time step.
+    history_ : list of dict
+        Per-round logs: mean loss and episode accuracy, ``val_loss`` (1 -
+        validation accuracy), seconds (training and validation) and
+        ``val_seconds`` (validation alone).
+
+    Notes
+    -----
+    ``predict`` scores a query against a class by the *mean* of ``-tap(q,
+    s) - tap(s, q)`` over that class's support sequences (so classes with
+    more support examples are not favoured); ``predict_proba`` is the softmax
+    of these means times ``k_shot_``, which equals the training logits of
+    Eq. 8 when every class has ``k_shot_`` support sequences.
+
+    References
+    ----------
+    .. [1] F. Su and J. Wen, "Temporal Alignment Prediction for Supervised
+       Representation Learning and Few-Shot Sequence Classification",
+       ICLR 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktap import TAPFewShotClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = [rng.randn(rng.randint(4, 7), 2) + (i % 3) for i in range(12)]
+    >>> y = [i % 3 for i in range(12)]
+    >>> clf = TAPFewShotClassifier(
+    ...     n_way=3,
+    ...     n_query=1,
+    ...     n_episodes=2,
+    ...     hidden_layer_sizes=(8,),
+    ...     tap_channels=(4,),
+    ...     tap_kernel_sizes=(3, 3),
+    ...     device="cpu",
+    ...     random_state=0,
+    ... ).fit(X, y)
+    >>> clf.set_support(X[:6], ["a", "b", "c"] * 2).predict(X[6:9]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "n_way": [Interval(Integral, 2, None, closed="left")],
+        "k_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [Interval(Integral, 1, None, closed="left")],
+        "n_episodes": [Interval(Integral, 1, None, closed="left")],
+        "backbone": [callable, None],
+        "hidden_layer_sizes": [tuple, list],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "self_attention": ["boolean"],
+        "tap_channels": [tuple, list],
+        "tap_kernel_sizes": [tuple, list],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "validation_interval": [Interval(Integral, 1, None, closed="left")],
+        "n_validation_episodes": [Interval(Integral, 1, None, closed="left")],
+        **{
+            k: v
+            for k, v in common_train_params.items()
+            if k not in ("batch_size", "max_epochs")
+        },
+    }
+
+    def __init__(
+        self,
+        n_way=5,
+        *,
+        k_shot=1,
+        n_query=5,
+        n_episodes=1000,
+        backbone=None,
+        hidden_layer_sizes=(1024,),
+        n_components=None,
+        self_attention=False,
+        tap_channels=(64, 64),
+        tap_kernel_sizes=(5, 5, 3),
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=1e-4,
+        validation_fraction=0.0,
+        validation_interval=100,
+        n_validation_episodes=100,
+        n_iter_no_change=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callback=None,
+        warm_start=False,
+        checkpoint_path=None,
+    ):
+        self.n_way = n_way
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.n_episodes = n_episodes
+        self.backbone = backbone
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.n_components = n_components
+        self.self_attention = self_attention
+        self.tap_channels = tap_channels
+        self.tap_kernel_sizes = tap_kernel_sizes
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
+        self.n_validation_episodes = n_validation_episodes
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+        self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+
+    # -- model -----------------------------------------------------------
+    def _default_backbone(self, n_features):
+        hidden = tuple(self.hidden_layer_sizes)
+        if any(
+            not isinstance(h, Integral) or isinstance(h, bool) or h < 1 for h in hidden
+        ):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers; got {hidden}"
+            )
+        # L2-normalised frames of very few dimensions keep little information
+        # (one dimension leaves only a sign), so small inputs are widened.
+        width = self.n_components or max(n_features, _MIN_COMPONENTS)
+        return lambda: FrameMLP(n_features, hidden, width), width
+
+    def _custom_backbone(self, n_features):
+        module = self.backbone(n_features)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                "backbone(n_features) must return a torch.nn.Module; got "
+                f"{type(module).__name__}"
+            )
+        p = next(module.parameters(), None)
+        probe = torch.zeros(
+            1, 1, n_features, device=p.device if p is not None else None
+        )
+        with torch.no_grad():
+            out = module(probe)
+        if out.ndim != 3 or tuple(out.shape[:2]) != (1, 1):
+            raise ValueError(
+                "backbone must map (batch, L, d) to (batch, L, d'); it mapped "
+                f"(1, 1, {n_features}) to {tuple(out.shape)}"
+            )
+        return module, int(out.shape[-1])
+
+    def _build_model(self, n_features, generator):
+        if self.backbone is None:
+            factory, width = self._default_backbone(n_features)
+            backbone = build_seeded(factory, generator)
+        else:
+            backbone, width = self._custom_backbone(n_features)
+        attention = None
+        if self.self_attention:
+            attention = build_seeded(lambda: FrameSelfAttention(width), generator)
+        align = build_seeded(
+            lambda: TAPNet(self.tap_channels, self.tap_kernel_sizes), generator
+        )
+        return FewShotTAP(backbone, attention, align)
+
+    # -- fit -------------------------------------------------------------
+    def _split_classes(self, n_classes, rng):
+        """Class indices ``(train, validation)``."""
+        if not self.validation_fraction:
+            return np.arange(n_classes), np.arange(0)
+        n_val = math.ceil(self.validation_fraction * n_classes)
+        if n_val < 2 or n_classes - n_val < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n_classes} "
+                f"classes leaves {n_classes - n_val} to train and {n_val} to "
+                "validate; each side needs at least 2 classes"
+            )
+        perm = rng.permutation(n_classes)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _init_model(self, n_features, rng):
+        if self.warm_start and hasattr(self, "model_"):
+            if n_features != self.n_features_in_:
+                raise ValueError(
+                    "warm_start=True needs the same number of features as the "
+                    f"previous fit ({self.n_features_in_}); got {n_features}"
+                )
+            return self.model_
+        model = self._build_model(n_features, generator_from(rng))
+        self._state = TrainingState()
+        path = self.checkpoint_path
+        if self.warm_start and path and os.path.exists(path):
+            # a fit that crashed: its checkpoint is where to go on from
+            self._state = load_checkpoint(path, model)
+        return model
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train episodically on ``(X, y)``; the data becomes the support set.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+        y : array-like of shape (n_ts,)
+            At least 2 classes of at least 2 sequences each.
+
+        Returns
+        -------
+        self
+        """
+        seqs = check_sequences(X)
+        self._require_y(y)
+        classes, codes = check_labels(y, len(seqs))
+        rng = check_random_state(self.random_state)
+        device = resolve_device(self.device)
+        train_cls, val_cls = self._split_classes(len(classes), rng)
+        train_idx = np.flatnonzero(np.isin(codes, train_cls))
+        shape = episode_shape(
+            classes[codes[train_idx]], self.n_way, self.k_shot, self.n_query, "training"
+        )
+        model = self._init_model(seqs.n_features, rng).to(device)
+        self.model_ = model  # visible to callbacks during training
+        # Episodes come from the loop's own RNG, whose state it records after
+        # every round: a resumed fit then replays the episodes of the
+        # uninterrupted run.
+        sampler = EpisodeSampler(codes[train_idx], *shape, random_state=rng)
+        step = self._make_step(
+            model, TensorSequences(seqs.take(train_idx), device), sampler
+        )
+        validate = None
+        if len(val_cls):
+            val_idx = np.flatnonzero(np.isin(codes, val_cls))
+            validate = self._make_validation(
+                model, seqs.take(val_idx), classes[codes[val_idx]], rng, device
+            )
+        try:
+            self._state = train(
+                self,
+                model,
+                step,
+                *self._loop_settings(validate),
+                rng,
+                self._state,
+                validate,
+            )
+        finally:
+            self.model_ = model.to("cpu").eval()
+            self.history_ = self._state.history
+            if validate is not None:
+                # a round's "seconds" include its validation; tell them apart
+                for logs in self.history_:
+                    if logs["epoch"] in validate.seconds:
+                        logs["val_seconds"] = validate.seconds[logs["epoch"]]
+        self.n_way_, self.k_shot_, self.n_query_ = shape
+        self._store_support(seqs, y)
+        return self
+
+    def _loop_settings(self, validate):
+        """``(n_samples, config)`` of the loop: one loop epoch is one round."""
+        interval = min(self.validation_interval, self.n_episodes)
+        rounds = math.ceil(self.n_episodes / interval)
+        patience = self.n_iter_no_change
+        if patience is None and validate is not None:
+            # The loop records the best weights in its early-stopping
+            # bookkeeping; a patience it can never reach keeps the best
+            # round without stopping early.
+            patience = rounds + 1
+        config = TrainingConfig(
+            max_epochs=rounds,
+            batch_size=1,  # one "sample" of the loop is one episode
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            n_iter_no_change=patience,
+            verbose=self.verbose,
+            callback=self.callback,
+            checkpoint_path=self.checkpoint_path,
+        )
+        return interval, config
+
+    def _make_step(self, model, data, sampler):
+        n_way = sampler.n_way
+
+        def step(_indices):  # the loop's indices only count episodes
+            ep = sampler.sample()
+            x, lengths = data.batch(np.concatenate([ep.support_idx, ep.query_idx]))
+            z = model.encode(x, lengths)  # support and query in one pass
+            ns = len(ep.support_idx)
+            scores = model.pair_scores(z[ns:], lengths[ns:], z[:ns], lengths[:ns])
+            labels = torch.as_tensor(ep.support_labels, device=z.device)
+            onehot = torch.nn.functional.one_hot(labels, n_way).to(scores.dtype)
+            logits = scores @ onehot  # (n_q, n_way): Eq. 8 sums over the shots
+            target = torch.as_tensor(ep.query_labels, device=z.device)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            accuracy = (logits.argmax(dim=1) == target).double().mean()
+            return loss, {"episode_accuracy": float(accuracy)}
+
+        return step
+
+    def _make_validation(self, model, seqs, labels, rng, device):
+        shape = episode_shape(
+            labels, self.n_way, self.k_shot, self.n_query, "validation"
+        )
+        seed = rng.randint(2**31 - 1)
+
+        def validate():
+            start = time.perf_counter()
+            # The same episodes every round, so rounds compare fairly.
+            sampler = EpisodeSampler(labels, *shape, random_state=seed)
+            scorer = tap_scorer(model, encode(model, seqs, device), device)
+            accuracy, _ = run_episodes(scorer, sampler, self.n_validation_episodes)
+            validate.seconds[len(history) + 1] = time.perf_counter() - start
+            return 1.0 - accuracy
+
+        history = self._state.history  # rounds done before this validation
+        validate.seconds = {}
+        return validate
+
+    # -- scoring (used by predict and evaluate_episodes) -----------------
+    def _check_ready(self):
+        check_is_fitted(self, "model_")
+
+    def _expected_features(self):
+        check_is_fitted(self, "model_")
+        return self.n_features_in_
+
+    def _embed(self, seqs):
+        device = resolve_device(self.device)
+        try:
+            return encode(self.model_.to(device), seqs, device)
+        finally:
+            self.model_.to("cpu")
+
+    def _make_scorer(self, Z):
+        return tap_scorer(self.model_, Z, resolve_device(self.device))
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax of ``k_shot_`` times the mean class scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+
+        Returns
+        -------
+        ndarray of shape (n_ts, n_classes)
+            Columns in ``classes_`` order.
+        """
+        scores = self._class_scores(X)
+        return softmax(self.k_shot_ * scores, axis=1)
+
+    # -- persistence -----------------------------------------------------
+    def save(self, path):
+        if self.backbone is not None:
+            raise ValueError(
+                "an estimator with a custom backbone cannot be saved in sktap's "
+                "safe format (the backbone is code); pickle it instead, or save "
+                "model_.state_dict() and rebuild"
+            )
+        super().save(path)
+
+    save.__doc__ = SaveMixin.save.__doc__
+
+    def _fitted_state(self):
+        return {
+            "n_features_in_": int(self.n_features_in_),
+            "episode_shape": [int(self.n_way_), int(self.k_shot_), int(self.n_query_)],
+            "model": self.model_.state_dict(),
+            "history_": list(self.history_),
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "support_data": torch.as_tensor(self.support_.data),
+            "support_lengths": torch.as_tensor(self.support_.lengths),
+            "support_labels": torch.as_tensor(self.support_labels_),
+        }
+
+    def _set_fitted_state(self, state):
+        model = self._build_model(state["n_features_in_"], torch.Generator())
+        model.load_state_dict(state["model"])
+        self.model_ = model.eval()
+        self.n_features_in_ = state["n_features_in_"]
+        self.n_way_, self.k_shot_, self.n_query_ = state["episode_shape"]
+        self.history_ = state["history_"]
+        self._state = TrainingState(epoch=len(self.history_), history=self.history_)
+        dtype = np.dtype(state["classes_dtype"])
+        self.classes_ = np.asarray(state["classes"], dtype=dtype)
+        self.support_ = Sequences(
+            state["support_data"].numpy(), state["support_lengths"].numpy()
+        )
+        self.support_labels_ = state["support_labels"].numpy()

@@ -1,0 +1,103 @@
+"""The few-shot TAP model: frame encoder, optional self-attention (SA-TAP), TAPNet."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._modules import mask_frames
+from .._tap import tap_pairwise
+
+__all__ = ["FewShotTAP", "FrameSelfAttention", "sinusoidal_positions"]
+
+
+def sinusoidal_positions(length, dim, *, device=None, dtype=torch.float32):
+    """Transformer position embedding of shape (length, dim).
+
+    Entry ``(t, 2i)`` is ``sin(t / 10000^(2i/dim))`` and ``(t, 2i + 1)`` the
+    matching cosine; an odd ``dim`` drops the last cosine.
+    """
+    t = torch.arange(length, device=device, dtype=torch.float64)[:, None]
+    freq = torch.exp(
+        torch.arange(0, dim, 2, device=device, dtype=torch.float64)
+        * (-math.log(10000.0) / dim)
+    )
+    pe = torch.zeros(length, dim + dim % 2, device=device, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(t * freq)
+    pe[:, 1::2] = torch.cos(t * freq)
+    return pe[:, :dim].to(dtype)
+
+
+class FrameSelfAttention(nn.Module):
+    """Single-head self-attention over the frames of each sequence (SA-TAP).
+
+    ``z = x + PE``; ``out = LayerNorm(z + softmax(q k^T / sqrt(d)) v)`` with
+    ``q, k, v`` three bias-free ``d x d`` projections of ``z`` (paper
+    Eqs. 12-13). Padded frames are masked out of the keys and reset to zero
+    in the output, so a sequence's output does not depend on its padding.
+
+    Parameters
+    ----------
+    n_features : int
+        Frame dimension ``d``.
+
+    References
+    ----------
+    .. [1] F. Su and J. Wen, "Temporal Alignment Prediction for Supervised
+       Representation Learning and Few-Shot Sequence Classification",
+       ICLR 2022, section 3.3.
+    """
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.n_features = n_features
+        self.query = nn.Linear(n_features, n_features, bias=False)
+        self.key = nn.Linear(n_features, n_features, bias=False)
+        self.value = nn.Linear(n_features, n_features, bias=False)
+        self.norm = nn.LayerNorm(n_features)
+
+    def forward(self, x, lengths):
+        """Map ``x`` (n, L, d) with ``lengths`` (n,) to (n, L, d)."""
+        _, L, d = x.shape
+        z = x + sinusoidal_positions(L, d, device=x.device, dtype=x.dtype)[None]
+        logits = self.query(z) @ self.key(z).transpose(1, 2) / math.sqrt(d)  # (n, L, L)
+        valid = torch.arange(L, device=x.device)[None, :] < lengths[:, None]  # (n, L)
+        logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
+        out = self.norm(z + torch.softmax(logits, dim=-1) @ self.value(z))
+        return mask_frames(out, lengths)
+
+
+class FewShotTAP(nn.Module):
+    """Frame encoder, optional self-attention, and the TAP alignment network.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        Maps frames (n, L, d) to (n, L, d').
+    attention : FrameSelfAttention or None
+    align : torch.nn.Module
+        Alignment network such as :class:`sktap.TAPNet`.
+    """
+
+    def __init__(self, backbone, attention, align):
+        super().__init__()
+        self.backbone = backbone
+        self.attention = attention
+        self.align = align
+
+    def encode(self, x, lengths):
+        """Per-sequence frame embeddings (n, L, d'), zero beyond each length."""
+        z = mask_frames(self.backbone(x), lengths)
+        if self.attention is not None:
+            z = self.attention(z, lengths)
+        return z
+
+    def pair_scores(self, zq, lq, zs, ls):
+        """``-tap(q, s) - tap(s, q)`` for every query and support (n_q, n_s).
+
+        Both directions share one batched call (and one frame-distance
+        tensor); the symmetric TAP is their mean, hence the factor 2.
+        """
+        return -2 * tap_pairwise(zq, lq, zs, ls, self.align, symmetric=True)

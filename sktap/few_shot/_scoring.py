@@ -1,0 +1,87 @@
+"""Helpers of TAPFewShotClassifier: episode shapes, frame encoding, TAP scores."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from .._torch_data import TensorSequences
+from .._validation import Sequences
+from ..metrics import cdist_tap
+from ._episodes import PairwiseScorer
+from ._sampler import label_repr
+
+__all__ = ["encode", "episode_shape", "tap_scorer"]
+
+_ENCODE_BATCH = 256
+
+
+def episode_shape(labels, n_way, k_shot, n_query, what):
+    """``(n_way, k_shot, n_query)`` that the classes in ``labels`` can supply.
+
+    Fewer classes than ``n_way`` give episodes of all of them; a smallest
+    class of ``m < k_shot + n_query`` sequences gives ``k_shot = min(k_shot,
+    m - 1)`` and ``n_query = min(n_query, m - k_shot)``; both with a warning.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    smallest = label_repr(classes[counts.argmin()])
+    if counts.min() < 2:
+        raise ValueError(
+            f"class {smallest} has 1 sequence; few-shot training needs at "
+            "least 2 per class (one support, one query)"
+        )
+    n = min(n_way, len(classes))
+    if n < n_way:
+        warnings.warn(
+            f"the {what} data has {len(classes)} classes, fewer than "
+            f"n_way={n_way}; {what} episodes are {n}-way",
+            UserWarning,
+            stacklevel=3,
+        )
+    m = int(counts.min())
+    k = min(k_shot, m - 1)
+    q = min(n_query, m - k)
+    if (k, q) != (k_shot, n_query):
+        warnings.warn(
+            f"the smallest {what} class ({smallest}) "
+            f"has {m} sequences, fewer than k_shot + n_query = "
+            f"{k_shot + n_query}; {what} episodes use k_shot={k}, n_query={q}",
+            UserWarning,
+            stacklevel=3,
+        )
+    return n, k, q
+
+
+def encode(model, seqs, device) -> Sequences:
+    """Frame embeddings of ``seqs`` by ``model`` (already on ``device``), as numpy."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(seqs), _ENCODE_BATCH):
+            idx = np.arange(start, min(start + _ENCODE_BATCH, len(seqs)))
+            part = TensorSequences(seqs.take(idx), device)
+            out.append(model.encode(part.data, part.lengths).float().cpu().numpy())
+    width = max(o.shape[1] for o in out)
+    data = np.concatenate(
+        [np.pad(o, ((0, 0), (0, width - o.shape[1]), (0, 0))) for o in out]
+    )
+    return Sequences(data, seqs.lengths)
+
+
+def tap_scorer(model, Z: Sequences, device) -> PairwiseScorer:
+    """Class scores from ``-tap(q, s) - tap(s, q)`` over embedded sequences ``Z``."""
+
+    def pair_scores(a, b):
+        d = cdist_tap(
+            Z.take(a), Z.take(b), net=model.align, symmetric=True, device=device
+        )
+        return -2.0 * d.astype(np.float64)
+
+    def all_scores():
+        # One direction for every ordered pair is the whole matrix: half the
+        # work of asking for the symmetric score of every pair.
+        d = cdist_tap(Z, net=model.align, device=device).astype(np.float64)
+        return -(d + d.T)
+
+    return PairwiseScorer(pair_scores, len(Z), "mean", all_scores)
