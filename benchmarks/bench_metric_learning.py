@@ -36,7 +36,7 @@ from sktap.metrics import cdist_tap, mean_average_precision, tap_alignment
 
 
 def _datasets(quick, seed):
-    n_per = 8 if quick else 20
+    n_per = 5 if quick else 10
     X, y = make_warped_sequences(
         n_classes=4,
         n_per_class=2 * n_per,
@@ -49,7 +49,7 @@ def _datasets(quick, seed):
     half = len(X) // 2
     yield "warped (4 classes, L 30-50, d 3)", X[:half], y[:half], X[half:], y[half:]
     Xtr, ytr, Xte, yte = CachedDatasets().load_dataset("Trace")
-    size = 32 if quick else 64
+    size = 32
     prep = TimeSeriesResampler(sz=size)
     scale = TimeSeriesScalerMeanVariance()
     if quick:
@@ -141,13 +141,13 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--hidden", type=int, nargs="+", default=[256])
-    p.add_argument("--tap-channels", type=int, nargs="+", default=[30, 30])
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, nargs="+", default=[128])
+    p.add_argument("--tap-channels", type=int, nargs="+", default=[8, 8])
+    p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    args.epochs = args.epochs or (2 if args.quick else 15)
+    args.epochs = args.epochs or (2 if args.quick else 8)
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, device {args.device}"

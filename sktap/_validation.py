@@ -62,22 +62,33 @@ def _as_numeric(a, name: str, where: str) -> np.ndarray:
             "pass variable-length series as a list of arrays"
         ) from None
     if arr.dtype.kind == "c":
-        raise TypeError(f"{name}: {where} has complex values; sktap needs real numbers")
+        raise ValueError(
+            f"{name}: {where} has complex values. Complex data not supported; "
+            "sktap needs real numbers"
+        )
     if arr.dtype.kind not in "biuf":
         if arr.dtype.kind == "O":
             if any(v is None for v in arr.flat):
                 raise TypeError(f"{name}: {where} has non-numeric values (None)")
             try:
                 arr = arr.astype(np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as exc:
                 raise TypeError(
-                    f"{name}: {where} has non-numeric values (dtype object)"
+                    f"{name}: {where} has non-numeric values (dtype object): {exc}"
                 ) from None
         else:
             raise TypeError(
                 f"{name}: {where} has non-numeric values (dtype {arr.dtype})"
             )
     return arr.astype(np.float64, copy=False)
+
+
+def _is_sparse(X) -> bool:
+    try:
+        from scipy.sparse import issparse
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        return False
+    return issparse(X)
 
 
 def _valid_length(seq: np.ndarray, name: str, index: int) -> int:
@@ -108,13 +119,25 @@ def _from_array(arr: np.ndarray, name: str):
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
+        hint = ""
+        if arr.ndim == 1:
+            hint = (
+                ". Reshape your data: one univariate series is x.reshape(1, -1), "
+                "or pass a list of sequences"
+            )
         raise ValueError(
             f"{name} must be a 2-D array (n_ts, sz), a 3-D array (n_ts, sz, d) "
             f"or a list of (L_i, d) arrays; got an array with {arr.ndim} "
-            f"dimension{'s' if arr.ndim != 1 else ''}"
+            f"dimension{'s' if arr.ndim != 1 else ''}{hint}"
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} contains no sequences")
+    if arr.shape[1] == 0:
+        shape = arr.shape[:2] if arr.shape[2:] == (1,) else arr.shape
+        raise ValueError(
+            f"{name}: every sequence is empty: 0 feature(s) (shape={shape}) "
+            "while a minimum of 1 is required (time steps)"
+        )
     lengths = np.array(
         [_valid_length(arr[i], name, i) for i in range(arr.shape[0])], dtype=np.int64
     )
@@ -185,6 +208,11 @@ def check_sequences(X, *, name: str = "X", n_features: int | None = None) -> Seq
             raise TypeError(
                 f"{name} must be an array or a list of sequences; got "
                 f"{type(X).__name__}"
+            )
+        if _is_sparse(X):
+            raise TypeError(
+                f"{name} is a sparse matrix; sparse input is not supported, "
+                "pass a dense array (X.toarray())"
             )
         if isinstance(X, (list, tuple)):
             data, lengths = _from_list(X, name)

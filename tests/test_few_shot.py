@@ -375,18 +375,10 @@ def test_dtw_baseline_rules(metric):
 
 # -- scikit-learn's common checks --------------------------------------------
 _SEQUENCE_SEMANTICS = "a 2-D array is a set of univariate series: n_features_in_ is 1"
-_VALIDATOR = "sktap's shared sequence validator words this error its own way"
 EXPECTED_FAILED = {
     "check_n_features_in": _SEQUENCE_SEMANTICS,
     "check_n_features_in_after_fitting": _SEQUENCE_SEMANTICS,
     "check_classifiers_train": _SEQUENCE_SEMANTICS + ", and other sz is valid",
-    "check_fit2d_predict1d": _VALIDATOR,
-    "check_complex_data": _VALIDATOR + " (TypeError)",
-    "check_dtype_object": _VALIDATOR,
-    "check_estimators_empty_data_messages": _VALIDATOR,
-    "check_estimator_sparse_tag": _VALIDATOR + " (sparse input is refused)",
-    "check_estimator_sparse_array": _VALIDATOR + " (sparse input is refused)",
-    "check_estimator_sparse_matrix": _VALIDATOR + " (sparse input is refused)",
     "check_estimators_pickle": "NaN is accepted only as trailing padding",
     "check_supervised_y_2d": "column-vector y is refused with an error, not a warning",
 }

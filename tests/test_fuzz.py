@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sktap import TAPMetricLearner
+from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner
+from sktap.datasets import load_spoken_arabic_digits, load_ts_file
 from sktap.metrics import cdist_tap, tap_alignment, tap_distance
 
 TRIED = {"cases": 0}
@@ -101,7 +102,27 @@ def _entry_points():
         device="cpu",
         random_state=0,
     ).fit(GOOD * 2, [0, 1, 0, 1])
+    knn = TAPKNeighborsClassifier(device="cpu").fit(GOOD * 2, [0, 1, 0, 1])
+    few = TAPFewShotClassifier(
+        n_way=2,
+        k_shot=1,
+        n_query=1,
+        n_episodes=2,
+        hidden_layer_sizes=(4,),
+        tap_channels=(2,),
+        tap_kernel_sizes=(3, 3),
+        validation_interval=1,
+        device="cpu",
+        random_state=0,
+    ).fit(GOOD * 2, [0, 1, 0, 1])
     return {
+        "knn.predict": knn.predict,
+        "knn.kneighbors": lambda X: knn.kneighbors(X, n_neighbors=1)[0],
+        "knn.fit": lambda X: TAPKNeighborsClassifier(device="cpu").fit(X, [0] * _n(X)),
+        "few_shot.predict_proba": few.predict_proba,
+        "few_shot.set_support": lambda X: copy.deepcopy(few).set_support(
+            X, [0, 1] * (_n(X) // 2) + [0] * (_n(X) % 2)
+        ),
         "cdist_tap(X)": lambda X: cdist_tap(X),
         "cdist_tap(good, Y)": lambda X: cdist_tap(GOOD, X),
         "tap_distance": lambda X: tap_distance(
@@ -114,6 +135,10 @@ def _entry_points():
         "learner.pairwise_distances": fitted.pairwise_distances,
         "learner.fit": lambda X: TAPMetricLearner(max_epochs=1, device="cpu").fit(X),
     }
+
+
+def _n(X):
+    return len(X) if isinstance(X, list) else 1
 
 
 ENTRY_POINTS = _entry_points()
@@ -201,7 +226,22 @@ def test_bad_labels(y, exc, match):
         TAPMetricLearner(max_epochs=1, device="cpu").fit(GOOD * 2, y)
 
 
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet="@#:,?.-0123456789 abcdefgnrstu\n", max_size=300))
+def test_readers_on_random_text(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "data.txt"
+    path.write_text(text)
+    TRIED["cases"] += 1
+    for reader in (load_ts_file, load_spoken_arabic_digits):
+        try:
+            X, _ = reader(path)
+        except ValueError as exc:
+            assert str(exc)
+        else:
+            assert np.isfinite(X[~np.isnan(X)]).all()
+
+
 def test_fuzz_tried_many_cases():
-    # runs after the parametrized fuzz above (pytest keeps file order)
-    assert TRIED["cases"] >= 7 * 30, TRIED
+    # runs after the fuzz tests above (pytest keeps file order)
+    assert TRIED["cases"] >= 12 * 30 + 30, TRIED
     print(f"fuzz cases tried: {TRIED['cases']}")
