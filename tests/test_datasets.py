@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sktap._validation import check_sequences
 from sktap.datasets import (
-    _loaders,
+    _common,
     load_spoken_arabic_digits,
     load_tap_mat,
     load_ts_file,
@@ -264,8 +264,8 @@ def test_ts_rejects_non_utf8(tmp_path):
 
 
 def test_padding_guard_refuses_mostly_padding(tmp_path, monkeypatch):
-    monkeypatch.setattr(_loaders, "_GUARD_MIN_CELLS", 10)
-    monkeypatch.setattr(_loaders, "_GUARD_MAX_PADDING_RATIO", 2)
+    monkeypatch.setattr(_common, "_GUARD_MIN_CELLS", 10)
+    monkeypatch.setattr(_common, "_GUARD_MAX_PADDING_RATIO", 2)
     body = "1:up\n" * 4 + ",".join(["1"] * 20) + ":up\n"
     with pytest.raises(ValueError, match=r"padding 5 series to the longest one"):
         load_ts_file(write(tmp_path, TS_HEADER + body))
