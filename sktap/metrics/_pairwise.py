@@ -81,19 +81,22 @@ def _chunks(order, lengths, row_budget):
     return chunks
 
 
+def _to_device(x, lx, y, ly, device, dtype):
+    """One tile's padded arrays and lengths as tensors on ``device``."""
+    return (
+        torch.as_tensor(x, dtype=dtype).to(device),
+        torch.as_tensor(lx).to(device),
+        torch.as_tensor(y, dtype=dtype).to(device),
+        torch.as_tensor(ly).to(device),
+    )
+
+
 def _tile(net, x, lx, y, ly, device, dist_dtype, symmetric):
     """Distances of one tile (a, b) as a numpy array; runs in a joblib worker."""
     with torch.inference_mode():
-        xt = torch.as_tensor(x, dtype=dist_dtype).to(device)
-        yt = torch.as_tensor(y, dtype=dist_dtype).to(device)
-        lxt = torch.as_tensor(lx).to(device)
-        lyt = torch.as_tensor(ly).to(device)
+        xt, lxt, yt, lyt = _to_device(x, lx, y, ly, device, dist_dtype)
         out = tap_pairwise(xt, lxt, yt, lyt, net, symmetric=symmetric)
-        return (
-            out.float().cpu().numpy()
-            if dist_dtype != torch.float64
-            else (out.cpu().numpy())
-        )
+        return out.to("cpu", dist_dtype).numpy()
 
 
 def _plan_tiles(net, X: Sequences, Y: Sequences, dtype, budget):
@@ -179,10 +182,7 @@ def _run_tiles(
 def _paired_tile(net, x, lx, y, ly, device, symmetric):
     """Distances of the pairs ``(x[k], y[k])`` of one batch; runs in a worker."""
     with torch.inference_mode():
-        xt = torch.as_tensor(x, dtype=torch.float32).to(device)
-        yt = torch.as_tensor(y, dtype=torch.float32).to(device)
-        lxt = torch.as_tensor(lx).to(device)
-        lyt = torch.as_tensor(ly).to(device)
+        xt, lxt, yt, lyt = _to_device(x, lx, y, ly, device, torch.float32)
         out = tap_paired(xt, lxt, yt, lyt, net)
         if symmetric:
             out = (out + tap_paired(yt, lyt, xt, lxt, net)) / 2
