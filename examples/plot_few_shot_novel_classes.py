@@ -30,7 +30,7 @@ import numpy as np
 
 from sktap import TAPFewShotClassifier
 from sktap.datasets import make_warped_sequences
-from sktap.few_shot import DTWFewShotClassifier, PrototypeFewShotClassifier
+from sktap.baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
 from sktap.plotting import plot_training_history
 
 X, y = make_warped_sequences(

@@ -1,10 +1,11 @@
 """sktap: learnable sequence distances with Temporal Alignment Prediction."""
 
-from ._metric_learner import TAPMetricLearner
-from ._neighbors import TAPKNeighborsClassifier
-from ._nets import TAPNet, TAPTransNet
-from ._persistence import load
+from . import baselines  # registers the baseline estimators with sktap.load
+from .core import TAPNet, TAPTransNet
+from .engine._persistence import load
 from .few_shot import TAPFewShotClassifier
+from .metric_learning import TAPMetricLearner
+from .neighbors import TAPKNeighborsClassifier
 
 __version__ = "0.1.0.dev0"
 
@@ -15,15 +16,6 @@ __all__ = [
     "TAPNet",
     "TAPTransNet",
     "__version__",
+    "baselines",
     "load",
 ]
-
-
-def _estimators_registry():
-    """Estimator classes that ``sktap.load`` may rebuild, by name."""
-    from .baselines import SoftDTWMetricLearner
-
-    return {SoftDTWMetricLearner.__name__: SoftDTWMetricLearner} | {
-        cls.__name__: cls
-        for cls in (TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner)
-    }

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._device import resolve_device
+from .engine import resolve_device
 
 
 def _trace(quick):

@@ -4,6 +4,6 @@ These functions take padded torch tensors plus lengths, keep their device and
 dtype, and support autograd; see :mod:`sktap.metrics` for numpy input.
 """
 
-from ._tap import frame_distances, tap_paired, tap_pairwise
+from .core import frame_distances, tap_paired, tap_pairwise
 
 __all__ = ["frame_distances", "tap_paired", "tap_pairwise"]

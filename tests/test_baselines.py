@@ -24,7 +24,7 @@ def fitted():
 def test_distances_are_per_pair_soft_dtw_divergences(fitted):
     est, X = fitted
     D = est.pairwise_distances(X)
-    Z = est._transform_seqs(X)
+    Z = est.encode(X)
     sdtw = SoftDTWLossPyTorch(gamma=est.gamma, normalize=True)
     for i in (0, 3):
         for j in (1, 5):
@@ -37,9 +37,33 @@ def test_distances_are_per_pair_soft_dtw_divergences(fitted):
 
 
 def test_training_changes_weights_and_logs(fitted):
-    est, _ = fitted
+    est, X = fitted
     assert len(est.history_) == 2 and "metric_loss" in est.history_[0]
     assert "self_supervised_loss" not in est.history_[0]
+    untrained = SoftDTWMetricLearner(**{**est.get_params(), "max_epochs": 1})
+    untrained.fit(X, [i % 2 for i in range(8)])
+    a, b = est.model_.state_dict(), untrained.model_.state_dict()
+    # same seed, one epoch fewer: the second epoch moved every layer
+    assert all(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_knn_ranks_by_the_learned_soft_dtw(fitted, tmp_path):
+    import sktap
+    from sktap import TAPKNeighborsClassifier
+
+    est, X = fitted
+    y = [i % 2 for i in range(8)]
+    knn = TAPKNeighborsClassifier(2, metric_learner=est).fit(X, y)
+    Q = [x[::-1] + 0.1 for x in X[:3]]
+    dist, ind = knn.kneighbors(Q)
+    D = knn.metric_learner_.pairwise_distances(Q, X)
+    np.testing.assert_allclose(dist, np.take_along_axis(D, ind, 1), rtol=1e-4)
+    np.testing.assert_array_equal(ind[:, 0], D.argmin(axis=1))
+    knn.save(tmp_path / "knn.sktap")
+    loaded = sktap.load(tmp_path / "knn.sktap")
+    assert isinstance(loaded.metric_learner_, SoftDTWMetricLearner)
+    np.testing.assert_array_equal(loaded.predict(Q), knn.predict(Q))
+    np.testing.assert_allclose(loaded.kneighbors(Q)[0], dist, rtol=1e-6)
 
 
 def test_labels_required(fitted):
@@ -58,6 +82,7 @@ def test_save_load_and_alignment(fitted, tmp_path):
     loaded = sktap.load(tmp_path / "sdtw.sktap")
     assert isinstance(loaded, SoftDTWMetricLearner)
     np.testing.assert_allclose(loaded.pairwise_distances(X), est.pairwise_distances(X))
-    T = est.tap_alignment(X[0], X[1])
+    assert not hasattr(est, "tap_alignment")
+    T = est.alignment(X[0], X[1])
     assert T.shape == (len(X[0]), len(X[1]))
     np.testing.assert_allclose(T.sum(axis=1), 1 / len(X[0]))

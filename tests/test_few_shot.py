@@ -9,12 +9,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sktap
 from sktap import TAPFewShotClassifier
-from sktap.few_shot import (
-    DTWFewShotClassifier,
-    EpisodeSampler,
-    FrameSelfAttention,
-    PrototypeFewShotClassifier,
-)
+from sktap.baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
+from sktap.few_shot import EpisodeSampler, FrameSelfAttention
 from sktap.few_shot._episodes import PairwiseScorer, run_episodes
 from sktap.few_shot._model import sinusoidal_positions
 

@@ -218,12 +218,24 @@ def test_absurd_learner_parameters(params, match):
         ([0, 0, 0, 0], ValueError, "1 class"),
         ([0, 1, np.nan, 1], ValueError, "NaN"),
         (np.array([0, "a", 1.5, 0], dtype=object), TypeError, "mixes label types"),
-        ([[0], [1], [0], [1]], ValueError, "1-D"),
+        ([[0, 1], [1, 0], [0, 1], [1, 0]], ValueError, "1-D"),
     ],
 )
 def test_bad_labels(y, exc, match):
     with pytest.raises(exc, match=match):
         TAPMetricLearner(max_epochs=1, device="cpu").fit(GOOD * 2, y)
+
+
+def test_column_vector_labels_warn_and_are_ravelled():
+    from sklearn.exceptions import DataConversionWarning
+
+    kw = dict(max_epochs=1, device="cpu", random_state=0, hidden_layer_sizes=(4,))
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        col = TAPMetricLearner(**kw).fit(GOOD * 2, [[0], [1], [0], [1]])
+    flat = TAPMetricLearner(**kw).fit(GOOD * 2, [0, 1, 0, 1])
+    np.testing.assert_array_equal(
+        col.pairwise_distances(GOOD), flat.pairwise_distances(GOOD)
+    )
 
 
 @settings(max_examples=60, deadline=None)

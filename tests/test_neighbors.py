@@ -16,6 +16,7 @@ from tslearn.utils import to_time_series_dataset
 
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner
+from sktap.engine import TAPKernel, _tiling
 from sktap.metrics import _pairwise, cdist_tap
 
 from .conftest import random_sequences
@@ -112,19 +113,20 @@ def test_distance_weights_zero_distance_takes_the_vote():
 def test_streaming_bounds_every_tile(data, monkeypatch):
     X, y, Q, _ = data
     budget = 0.01  # MiB
-    cells = budget * 2**20 / _pairwise._bytes_per_cell(None, F32, F32)
+    cells = budget * 2**20 / TAPKernel(None, torch.device("cpu")).bytes_per_cell
     seen = []
-    tile = _pairwise._tile
+    block = TAPKernel.block
 
-    def recording_tile(net, x, lx, yy, ly, *args):
+    def recording_block(self, x, lx, yy, ly):
         seen.append((x.shape, yy.shape))
-        return tile(net, x, lx, yy, ly, *args)
+        return block(self, x, lx, yy, ly)
 
     def no_full_matrix(*args, **kwargs):
         raise AssertionError("the full query x train matrix was built")
 
-    monkeypatch.setattr(_pairwise, "_tile", recording_tile)
-    monkeypatch.setattr(_pairwise, "_run_tiles", no_full_matrix)
+    monkeypatch.setattr(TAPKernel, "block", recording_block)
+    monkeypatch.setattr(_tiling, "run_tiles", no_full_matrix)
+    monkeypatch.setattr(_pairwise, "run_tiles", no_full_matrix)
     clf = TAPKNeighborsClassifier(3, working_memory=budget, device="cpu").fit(X, y)
     ind = clf.kneighbors(Q, return_distance=False)
     assert len(seen) > 1
@@ -141,13 +143,13 @@ def test_queries_transformed_per_chunk(data, monkeypatch):
     learner = TAPMetricLearner(**SMALL, n_components=64)
     clf = TAPKNeighborsClassifier(metric_learner=learner, device="cpu").fit(X, y)
     sizes = []
-    transform = TAPMetricLearner._transform_seqs
+    encode = TAPMetricLearner.encode
 
     def recording(self, seqs, name="X"):
         sizes.append(len(seqs))
-        return transform(self, seqs, name)
+        return encode(self, seqs, name=name)
 
-    monkeypatch.setattr(TAPMetricLearner, "_transform_seqs", recording)
+    monkeypatch.setattr(TAPMetricLearner, "encode", recording)
     full = clf.predict(X)
     assert sizes == [len(X)]
     sizes.clear()
@@ -160,15 +162,15 @@ def test_candidates_cover_all_equals_exact(data, monkeypatch):
     X, y, Q, _ = data
     exact = TAPKNeighborsClassifier(3, device="cpu").fit(X, y)
     budget = 0.02
-    cells = budget * 2**20 / _pairwise._bytes_per_cell(None, F32, F32)
+    cells = budget * 2**20 / TAPKernel(None, torch.device("cpu")).bytes_per_cell
     batches = []
-    paired = _pairwise._paired_tile
+    paired = TAPKernel.paired
 
-    def recording(net, x, lx, yy, ly, *args):
+    def recording(self, x, lx, yy, ly):
         batches.append((x.shape[0], x.shape[0] * x.shape[1] * yy.shape[1]))
-        return paired(net, x, lx, yy, ly, *args)
+        return paired(self, x, lx, yy, ly)
 
-    monkeypatch.setattr(_pairwise, "_paired_tile", recording)
+    monkeypatch.setattr(TAPKernel, "paired", recording)
     approx = clone(exact).set_params(n_candidates=len(X), working_memory=budget)
     approx.fit(X, y)
     for query in (Q, None):
@@ -197,7 +199,7 @@ def test_pair_batches_respect_the_bound():
     lx, ly = rng.randint(1, 30, 500), rng.randint(1, 30, 500)
     order = np.lexsort((ly, lx))
     lx, ly = lx[order], ly[order]
-    batches = _pairwise._pair_batches(lx, ly, cells=3000)
+    batches = _tiling._pair_batches(lx, ly, cells=3000)
     assert batches[0][0] == 0 and batches[-1][1] == 500
     for (start, stop), (nxt, _) in zip(batches, [*batches[1:], (500, None)]):
         assert stop == nxt

@@ -1,5 +1,6 @@
-"""Baselines trained with sktap's protocol, for side-by-side comparisons."""
+"""Baselines run with sktap's protocol, for side-by-side comparisons."""
 
-from ._soft_dtw import SoftDTWMetricLearner
+from ._few_shot import DTWFewShotClassifier, PrototypeFewShotClassifier
+from ._soft_dtw_learner import SoftDTWMetricLearner
 
-__all__ = ["SoftDTWMetricLearner"]
+__all__ = ["DTWFewShotClassifier", "PrototypeFewShotClassifier", "SoftDTWMetricLearner"]

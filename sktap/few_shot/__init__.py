@@ -1,15 +1,10 @@
-"""Few-shot sequence classification: episodes, TAP / SA-TAP, and baselines."""
+"""Few-shot sequence classification: episodes, TAP and SA-TAP.
 
-from ._baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
+The DTW and prototype baselines live in :mod:`sktap.baselines`.
+"""
+
 from ._classifier import TAPFewShotClassifier
 from ._model import FrameSelfAttention
 from ._sampler import Episode, EpisodeSampler
 
-__all__ = [
-    "DTWFewShotClassifier",
-    "Episode",
-    "EpisodeSampler",
-    "FrameSelfAttention",
-    "PrototypeFewShotClassifier",
-    "TAPFewShotClassifier",
-]
+__all__ = ["Episode", "EpisodeSampler", "FrameSelfAttention", "TAPFewShotClassifier"]

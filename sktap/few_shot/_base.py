@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._estimator_utils import check_labels
 from .._validation import Sequences, check_sequences
+from ..engine import check_labels
 from ._episodes import run_episodes
 from ._sampler import EpisodeSampler, label_repr
 

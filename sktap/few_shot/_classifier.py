@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import time
 from numbers import Integral
 
 import numpy as np
@@ -15,26 +13,34 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._device import resolve_device
-from .._estimator_utils import check_labels, common_train_params
-from .._modules import FrameMLP
-from .._nets import TAPNet
-from .._persistence import SaveMixin
-from .._torch_data import TensorSequences, build_seeded, generator_from
-from .._training import TrainingConfig, TrainingState, load_checkpoint, train
 from .._validation import Sequences, check_sequences
+from ..core import FrameMLP, TAPNet
+from ..engine import (
+    TensorSequences,
+    build_seeded,
+    check_labels,
+    common_train_params,
+    resolve_device,
+)
+from ..engine._persistence import (
+    SaveMixin,
+    classes_from_state,
+    classes_state,
+    register,
+)
+from ..engine._trainable import TrainableMixin, check_hidden_sizes, frame_width
+from ..engine._training import Episodes
 from ._base import FewShotClassifierBase
 from ._episodes import run_episodes
 from ._model import FewShotTAP, FrameSelfAttention
 from ._sampler import EpisodeSampler
-from ._scoring import encode, episode_shape, tap_scorer
+from ._scoring import episode_shape, tap_scorer
 
 __all__ = ["TAPFewShotClassifier"]
 
-_MIN_COMPONENTS = 8
 
-
-class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
+@register
+class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
     """Few-shot sequence classification with a learned TAP distance (and SA-TAP).
 
     ``fit`` trains a frame encoder ``h`` and the alignment network ``f``
@@ -245,19 +251,6 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
         self.checkpoint_path = checkpoint_path
 
     # -- model -----------------------------------------------------------
-    def _default_backbone(self, n_features):
-        hidden = tuple(self.hidden_layer_sizes)
-        if any(
-            not isinstance(h, Integral) or isinstance(h, bool) or h < 1 for h in hidden
-        ):
-            raise ValueError(
-                f"hidden_layer_sizes must be positive integers; got {hidden}"
-            )
-        # L2-normalised frames of very few dimensions keep little information
-        # (one dimension leaves only a sign), so small inputs are widened.
-        width = self.n_components or max(n_features, _MIN_COMPONENTS)
-        return lambda: FrameMLP(n_features, hidden, width), width
-
     def _custom_backbone(self, n_features):
         module = self.backbone(n_features)
         if not isinstance(module, torch.nn.Module):
@@ -278,19 +271,24 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
             )
         return module, int(out.shape[-1])
 
-    def _build_model(self, n_features, generator):
+    def _build_model(self, n_features, kind=None, generator=None):
+        def seeded(factory):
+            return factory() if generator is None else build_seeded(factory, generator)
+
         if self.backbone is None:
-            factory, width = self._default_backbone(n_features)
-            backbone = build_seeded(factory, generator)
-        else:
+            hidden = check_hidden_sizes(self.hidden_layer_sizes)
+            width = frame_width(self.n_components, n_features)
+            backbone = seeded(lambda: FrameMLP(n_features, hidden, width))
+        else:  # trained as built: a pretrained backbone keeps its weights
             backbone, width = self._custom_backbone(n_features)
         attention = None
         if self.self_attention:
-            attention = build_seeded(lambda: FrameSelfAttention(width), generator)
-        align = build_seeded(
-            lambda: TAPNet(self.tap_channels, self.tap_kernel_sizes), generator
-        )
+            attention = seeded(lambda: FrameSelfAttention(width))
+        align = seeded(lambda: TAPNet(self.tap_channels, self.tap_kernel_sizes))
         return FewShotTAP(backbone, attention, align)
+
+    def _new_model(self, n_features, kind, generator):
+        return self._build_model(n_features, kind, generator)
 
     # -- fit -------------------------------------------------------------
     def _split_classes(self, n_classes, rng):
@@ -306,22 +304,6 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
             )
         perm = rng.permutation(n_classes)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-    def _init_model(self, n_features, rng):
-        if self.warm_start and hasattr(self, "model_"):
-            if n_features != self.n_features_in_:
-                raise ValueError(
-                    "warm_start=True needs the same number of features as the "
-                    f"previous fit ({self.n_features_in_}); got {n_features}"
-                )
-            return self.model_
-        model = self._build_model(n_features, generator_from(rng))
-        self._state = TrainingState()
-        path = self.checkpoint_path
-        if self.warm_start and path and os.path.exists(path):
-            # a fit that crashed: its checkpoint is where to go on from
-            self._state = load_checkpoint(path, model)
-        return model
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -347,14 +329,13 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
         shape = episode_shape(
             classes[codes[train_idx]], self.n_way, self.k_shot, self.n_query, "training"
         )
-        model = self._init_model(seqs.n_features, rng).to(device)
-        self.model_ = model  # visible to callbacks during training
+        model = self._start_model(seqs.n_features, None, rng)
         # Episodes come from the loop's own RNG, whose state it records after
         # every round: a resumed fit then replays the episodes of the
         # uninterrupted run.
         sampler = EpisodeSampler(codes[train_idx], *shape, random_state=rng)
         step = self._make_step(
-            model, TensorSequences(seqs.take(train_idx), device), sampler
+            model, TensorSequences(seqs.take(train_idx), device), sampler.n_way
         )
         validate = None
         if len(val_cls):
@@ -362,58 +343,27 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
             validate = self._make_validation(
                 model, seqs.take(val_idx), classes[codes[val_idx]], rng, device
             )
-        try:
-            self._state = train(
-                self,
-                model,
-                step,
-                *self._loop_settings(validate),
-                rng,
-                self._state,
-                validate,
-            )
-        finally:
-            self.model_ = model.to("cpu").eval()
-            self.history_ = self._state.history
-            if validate is not None:
-                # a round's "seconds" include its validation; tell them apart
-                for logs in self.history_:
-                    if logs["epoch"] in validate.seconds:
-                        logs["val_seconds"] = validate.seconds[logs["epoch"]]
+        # one loop "epoch" is a round of validation_interval episodes
+        interval = min(self.validation_interval, self.n_episodes)
+        self._train_model(
+            model,
+            None,
+            seqs.n_features,
+            Episodes(sampler, interval),
+            step,
+            rng,
+            max_epochs=math.ceil(self.n_episodes / interval),
+            validate=validate,
+            device=device,
+        )
         self.n_way_, self.k_shot_, self.n_query_ = shape
         self._store_support(seqs, y)
         return self
 
-    def _loop_settings(self, validate):
-        """``(n_samples, config)`` of the loop: one loop epoch is one round."""
-        interval = min(self.validation_interval, self.n_episodes)
-        rounds = math.ceil(self.n_episodes / interval)
-        patience = self.n_iter_no_change
-        if patience is None and validate is not None:
-            # The loop records the best weights in its early-stopping
-            # bookkeeping; a patience it can never reach keeps the best
-            # round without stopping early.
-            patience = rounds + 1
-        config = TrainingConfig(
-            max_epochs=rounds,
-            batch_size=1,  # one "sample" of the loop is one episode
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            optimizer=self.optimizer,
-            n_iter_no_change=patience,
-            verbose=self.verbose,
-            callback=self.callback,
-            checkpoint_path=self.checkpoint_path,
-        )
-        return interval, config
-
-    def _make_step(self, model, data, sampler):
-        n_way = sampler.n_way
-
-        def step(_indices):  # the loop's indices only count episodes
-            ep = sampler.sample()
+    def _make_step(self, model, data, n_way):
+        def step(ep):
             x, lengths = data.batch(np.concatenate([ep.support_idx, ep.query_idx]))
-            z = model.encode(x, lengths)  # support and query in one pass
+            z, lengths = model.encode(x, lengths)  # support and query in one pass
             ns = len(ep.support_idx)
             scores = model.pair_scores(z[ns:], lengths[ns:], z[:ns], lengths[:ns])
             labels = torch.as_tensor(ep.support_labels, device=z.device)
@@ -433,16 +383,12 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
         seed = rng.randint(2**31 - 1)
 
         def validate():
-            start = time.perf_counter()
             # The same episodes every round, so rounds compare fairly.
             sampler = EpisodeSampler(labels, *shape, random_state=seed)
-            scorer = tap_scorer(model, encode(model, seqs, device), device)
+            scorer = tap_scorer(model, self._encode(seqs, model, device), device)
             accuracy, _ = run_episodes(scorer, sampler, self.n_validation_episodes)
-            validate.seconds[len(history) + 1] = time.perf_counter() - start
             return 1.0 - accuracy
 
-        history = self._state.history  # rounds done before this validation
-        validate.seconds = {}
         return validate
 
     # -- scoring (used by predict and evaluate_episodes) -----------------
@@ -454,11 +400,7 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
         return self.n_features_in_
 
     def _embed(self, seqs):
-        device = resolve_device(self.device)
-        try:
-            return encode(self.model_.to(device), seqs, device)
-        finally:
-            self.model_.to("cpu")
+        return self._encode(seqs)
 
     def _make_scorer(self, Z):
         return tap_scorer(self.model_, Z, resolve_device(self.device))
@@ -490,29 +432,18 @@ class TAPFewShotClassifier(SaveMixin, FewShotClassifierBase):
 
     save.__doc__ = SaveMixin.save.__doc__
 
-    def _fitted_state(self):
+    def _extra_fitted_state(self):
         return {
-            "n_features_in_": int(self.n_features_in_),
             "episode_shape": [int(self.n_way_), int(self.k_shot_), int(self.n_query_)],
-            "model": self.model_.state_dict(),
-            "history_": list(self.history_),
-            "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str,
+            "classes": classes_state(self.classes_),
             "support_data": torch.as_tensor(self.support_.data),
             "support_lengths": torch.as_tensor(self.support_.lengths),
             "support_labels": torch.as_tensor(self.support_labels_),
         }
 
-    def _set_fitted_state(self, state):
-        model = self._build_model(state["n_features_in_"], torch.Generator())
-        model.load_state_dict(state["model"])
-        self.model_ = model.eval()
-        self.n_features_in_ = state["n_features_in_"]
+    def _set_extra_fitted_state(self, state):
         self.n_way_, self.k_shot_, self.n_query_ = state["episode_shape"]
-        self.history_ = state["history_"]
-        self._state = TrainingState(epoch=len(self.history_), history=self.history_)
-        dtype = np.dtype(state["classes_dtype"])
-        self.classes_ = np.asarray(state["classes"], dtype=dtype)
+        self.classes_ = classes_from_state(state["classes"])
         self.support_ = Sequences(
             state["support_data"].numpy(), state["support_lengths"].numpy()
         )

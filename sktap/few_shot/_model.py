@@ -7,8 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .._modules import mask_frames
-from .._tap import tap_pairwise
+from ..core import encode_frames, mask_frames, tap_pairwise
 
 __all__ = ["FewShotTAP", "FrameSelfAttention", "sinusoidal_positions"]
 
@@ -88,11 +87,11 @@ class FewShotTAP(nn.Module):
         self.align = align
 
     def encode(self, x, lengths):
-        """Per-sequence frame embeddings (n, L, d'), zero beyond each length."""
-        z = mask_frames(self.backbone(x), lengths)
+        """``(z, lengths)``: frame embeddings (n, L', d'), zero beyond each length."""
+        z, lengths = encode_frames(self.backbone, x, lengths)
         if self.attention is not None:
             z = self.attention(z, lengths)
-        return z
+        return z, lengths
 
     def pair_scores(self, zq, lq, zs, ls):
         """``-tap(q, s) - tap(s, q)`` for every query and support (n_q, n_s).

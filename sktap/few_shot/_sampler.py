@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._estimator_utils import check_labels
+from ..engine import check_labels
 
 __all__ = ["Episode", "EpisodeSampler", "label_repr"]
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 
-from .._torch_data import TensorSequences
 from .._validation import Sequences
 from ..metrics import cdist_tap
 from ._episodes import PairwiseScorer
 from ._sampler import label_repr
 
-__all__ = ["encode", "episode_shape", "tap_scorer"]
-
-_ENCODE_BATCH = 256
+__all__ = ["episode_shape", "tap_scorer"]
 
 
 def episode_shape(labels, n_way, k_shot, n_query, what):
@@ -52,21 +48,6 @@ def episode_shape(labels, n_way, k_shot, n_query, what):
             stacklevel=3,
         )
     return n, k, q
-
-
-def encode(model, seqs, device) -> Sequences:
-    """Frame embeddings of ``seqs`` by ``model`` (already on ``device``), as numpy."""
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(seqs), _ENCODE_BATCH):
-            idx = np.arange(start, min(start + _ENCODE_BATCH, len(seqs)))
-            part = TensorSequences(seqs.take(idx), device)
-            out.append(model.encode(part.data, part.lengths).float().cpu().numpy())
-    width = max(o.shape[1] for o in out)
-    data = np.concatenate(
-        [np.pad(o, ((0, 0), (0, width - o.shape[1]), (0, 0))) for o in out]
-    )
-    return Sequences(data, seqs.lengths)
 
 
 def tap_scorer(model, Z: Sequences, device) -> PairwiseScorer:

@@ -12,7 +12,7 @@ import numbers
 import torch
 from torch import nn
 
-from ..functional import tap_paired
+from ..core import tap_paired
 
 __all__ = [
     "SelfSupervisedAlignmentLoss",
@@ -82,6 +82,16 @@ def _alignment_mse(T, target, lx, ly):
 
 def _embed(transform, x, lengths):
     """Per-frame embedding with padding reset to zero (the core's contract)."""
+    if getattr(transform, "returns_lengths", False):
+        # an encoder with temporal context masks its own padding; the
+        # augmentations' ground truth needs it to keep the lengths
+        h, out_lengths = transform(x, lengths)
+        if not torch.equal(out_lengths, lengths):
+            raise ValueError(
+                "the self-supervised loss needs a frame encoder that keeps the "
+                "sequence lengths (no temporal downsampling)"
+            )
+        return h
     h = transform(x)  # (n, L, d_out)
     rows = torch.arange(h.shape[1], device=h.device)[None, :] < lengths[:, None]
     return h * rows[:, :, None].to(h.dtype)

@@ -9,8 +9,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from tslearn.metrics import cdist_dtw, cdist_soft_dtw
 
 from .._validation import check_sequences, to_tslearn
-from ._base import FewShotClassifierBase
-from ._episodes import PairwiseScorer, PrototypeScorer
+from ..few_shot._base import FewShotClassifierBase
+from ..few_shot._episodes import PairwiseScorer, PrototypeScorer
 
 __all__ = ["DTWFewShotClassifier", "PrototypeFewShotClassifier"]
 
@@ -51,7 +51,7 @@ class PrototypeFewShotClassifier(FewShotClassifierBase):
     Examples
     --------
     >>> import numpy as np
-    >>> from sktap.few_shot import PrototypeFewShotClassifier
+    >>> from sktap.baselines import PrototypeFewShotClassifier
     >>> X = [np.zeros((3, 2)), np.zeros((5, 2)), np.ones((4, 2)), np.ones((2, 2))]
     >>> clf = PrototypeFewShotClassifier().fit(X, ["a", "a", "b", "b"])
     >>> clf.predict([np.full((6, 2), 0.9)]).tolist()
@@ -112,7 +112,7 @@ class DTWFewShotClassifier(FewShotClassifierBase):
     Examples
     --------
     >>> import numpy as np
-    >>> from sktap.few_shot import DTWFewShotClassifier
+    >>> from sktap.baselines import DTWFewShotClassifier
     >>> X = [np.arange(5.0), np.arange(7.0), -np.arange(6.0), -np.arange(4.0)]
     >>> clf = DTWFewShotClassifier().fit(X, ["up", "up", "down", "down"])
     >>> clf.predict([np.arange(3.0), -np.arange(8.0)]).tolist()

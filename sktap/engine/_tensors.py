@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import Sequences
+from .._validation import Sequences
 
 __all__ = ["TensorSequences", "build_seeded", "generator_from", "init_parameters"]
 

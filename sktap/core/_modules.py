@@ -7,13 +7,28 @@ from torch import nn
 
 from ._tap import tap_pairwise
 
-__all__ = ["FrameMLP", "LearnedTAP", "mask_frames"]
+__all__ = ["FrameMLP", "LearnedTAP", "encode_frames", "mask_frames"]
 
 
 def mask_frames(z, lengths):
     """Zero the frames of ``z`` (n, L, d) beyond each sequence's length."""
     valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths[:, None]
     return z * valid[:, :, None].to(z.dtype)
+
+
+def encode_frames(frame, x, lengths):
+    """``(z, out_lengths)`` of a frame encoder, with padding reset to zero.
+
+    ``frame`` is None (frames kept as they are), a module that maps
+    ``(x, lengths)`` to ``(z, out_lengths)`` (it declares
+    ``returns_lengths = True``; it may downsample time), or any per-frame
+    module mapping (n, L, d) to (n, L, d_out).
+    """
+    if frame is None:
+        return x, lengths
+    if getattr(frame, "returns_lengths", False):
+        return frame(x, lengths)
+    return mask_frames(frame(x), lengths), lengths
 
 
 class FrameMLP(nn.Module):
@@ -53,18 +68,12 @@ class LearnedTAP(nn.Module):
         self.frame = frame
         self.align = align
 
-    def transform(self, x, lengths):
-        if self.frame is None:
-            return x
-        return mask_frames(self.frame(x), lengths)
+    def encode(self, x, lengths):
+        """``(z, out_lengths)``: the frames TAP compares."""
+        return encode_frames(self.frame, x, lengths)
 
     def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):
         """All pairwise distances (a, b); ``y=None`` compares ``x`` with itself."""
-        zx = self.transform(x, x_lengths)
-        if y is None:
-            zy, y_lengths = zx, x_lengths
-        else:
-            zy = self.transform(y, y_lengths)
-        return tap_pairwise(
-            zx, x_lengths, zy, y_lengths, self.align, symmetric=symmetric
-        )
+        zx, lx = self.encode(x, x_lengths)
+        zy, ly = (zx, lx) if y is None else self.encode(y, y_lengths)
+        return tap_pairwise(zx, lx, zy, ly, self.align, symmetric=symmetric)

@@ -1,10 +1,12 @@
 """The one training loop shared by every sktap estimator that trains.
 
-An estimator supplies a model and two closures: ``train_step(indices)`` ->
-``(loss tensor, logs dict)`` for a batch of training indices, and optionally
-``validate()`` -> a validation loss (lower is better). The loop owns epochs,
-shuffling, the optimiser, early stopping, progress, history, callbacks,
-checkpoints and the guards against non-finite losses and interruptions.
+An estimator supplies a model, a batch source (:class:`EpochBatches`:
+shuffled minibatches of training indices; :class:`Episodes`: few-shot
+episodes drawn from a sampler), ``train_step(batch)`` -> ``(loss tensor,
+logs dict)`` and optionally ``validate()`` -> a validation loss (lower is
+better). The loop owns epochs, the optimiser, keeping the best weights,
+early stopping, progress, history, callbacks, checkpoints and the guards
+against non-finite losses and interruptions.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,20 +21,67 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["TrainingConfig", "TrainingState", "load_checkpoint", "train"]
+from ._persistence import atomic_save
+from ._tiling import progress
+
+__all__ = [
+    "Episodes",
+    "EpochBatches",
+    "TrainingConfig",
+    "TrainingState",
+    "load_checkpoint",
+    "train",
+]
 
 
 @dataclass
 class TrainingConfig:
     max_epochs: int
-    batch_size: int
     learning_rate: float
     weight_decay: float
     optimizer: str = "adam"
     n_iter_no_change: int | None = None
+    keep_best: bool = True
     verbose: int = 0
     callback: object = None
     checkpoint_path: str | None = None
+
+
+class EpochBatches:
+    """One epoch: ``indices`` in a fresh random order, cut into minibatches."""
+
+    def __init__(self, indices, batch_size):
+        self.indices = np.asarray(indices)
+        self.batch_size = max(1, min(int(batch_size), len(self.indices)))
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def __call__(self, rng):
+        order = self.indices[rng.permutation(len(self.indices))]
+        return [
+            order[i : i + self.batch_size]
+            for i in range(0, len(order), self.batch_size)
+        ]
+
+
+class Episodes:
+    """One round: ``n_episodes`` episodes, drawn lazily from ``sampler``.
+
+    The sampler must draw from the loop's RNG (it is given the same
+    ``RandomState``), so a resumed fit replays the episodes of the
+    uninterrupted run.
+    """
+
+    def __init__(self, sampler, n_episodes):
+        self.sampler = sampler
+        self.n_episodes = int(n_episodes)
+
+    def __len__(self):
+        return self.n_episodes
+
+    def __call__(self, rng):
+        return (self.sampler.sample() for _ in range(self.n_episodes))
 
 
 @dataclass
@@ -76,33 +124,12 @@ def _optimizer_to_cpu(state):
     )
 
 
-def save_checkpoint(path, payload) -> None:
-    """Write ``payload`` atomically (a temporary file in the same folder, renamed)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sktap-ckpt-", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _progress(iterable, verbose, desc):
-    if not verbose:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, leave=False)
-
-
-def _run_epoch(model, optimizer, train_step, order, batch_size, verbose, epoch):
+def _run_epoch(model, optimizer, train_step, source, rng, verbose, epoch):
     model.train()
     totals, n_batches = {}, 0
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for idx in _progress(batches, verbose, f"epoch {epoch}"):
-        loss, logs = train_step(idx)
+    batches = progress(source(rng), verbose, f"epoch {epoch}", total=len(source))
+    for batch in batches:
+        loss, logs = train_step(batch)
         if not torch.isfinite(loss.detach()):
             raise FloatingPointError(
                 f"loss became {float(loss.detach())} in epoch {epoch}"
@@ -117,7 +144,13 @@ def _run_epoch(model, optimizer, train_step, order, batch_size, verbose, epoch):
 
 
 def _track_best(state, logs, config):
-    """Update the best monitored loss; return ``(improved, stop)``."""
+    """Update the best monitored loss; return ``(improved, stop)``.
+
+    The monitored loss is the validation loss when there is one, else the
+    training loss. Keeping the best weights (``keep_best``, with a
+    validation set) and stopping early (``n_iter_no_change``) are separate
+    decisions made from the same bookkeeping.
+    """
     monitored = logs.get("val_loss", logs["loss"])
     improved = monitored < state.best_loss - 1e-12
     if improved:
@@ -129,7 +162,7 @@ def _track_best(state, logs, config):
     return improved, patience is not None and state.bad_epochs >= patience
 
 
-def train(estimator, model, train_step, n_samples, config, rng, state, validate=None):
+def train(estimator, model, train_step, batches, config, rng, state, validate=None):
     """Train ``model`` in place; return the updated :class:`TrainingState`.
 
     Parameters
@@ -140,8 +173,9 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
     model : torch.nn.Module
         On its training device.
     train_step : callable
-        ``train_step(indices) -> (loss, logs)``.
-    n_samples : int
+        ``train_step(batch) -> (loss, logs)``.
+    batches : EpochBatches or Episodes
+        ``batches(rng)`` gives one epoch's batches (with ``len``).
     config : TrainingConfig
     rng : numpy.random.RandomState
         Shuffles the batches (and nothing global).
@@ -149,7 +183,7 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
         Fresh, or the one from a previous ``fit`` for warm starts.
     validate : callable, optional
         ``validate() -> float`` validation loss, used for early stopping and
-        to keep the best weights.
+        to keep the best weights; its time is logged as ``val_seconds``.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(
@@ -171,13 +205,7 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
             start = time.perf_counter()
             try:
                 logs = _run_epoch(
-                    model,
-                    optimizer,
-                    train_step,
-                    rng.permutation(n_samples),
-                    config.batch_size,
-                    config.verbose,
-                    epoch,
+                    model, optimizer, train_step, batches, rng, config.verbose, epoch
                 )
             except FloatingPointError as exc:
                 model.load_state_dict(good)
@@ -188,13 +216,15 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
                 ) from None
             if validate is not None:
                 model.eval()
+                val_start = time.perf_counter()
                 with torch.no_grad():
                     logs["val_loss"] = float(validate())
+                logs["val_seconds"] = time.perf_counter() - val_start
             logs = {"epoch": epoch, **logs, "seconds": time.perf_counter() - start}
             state.epoch = epoch
             state.history.append(logs)
             improved, stop = _track_best(state, logs, config)
-            if validate is not None and improved:
+            if config.keep_best and validate is not None and improved:
                 state.best_state = _cpu_state(model)
             good = _cpu_state(model)
             state.optimizer_state = _optimizer_to_cpu(optimizer.state_dict())
@@ -202,7 +232,7 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
             if config.verbose:
                 print(_format_logs(logs), flush=True)
             if config.checkpoint_path:
-                save_checkpoint(config.checkpoint_path, _checkpoint(good, state, rng))
+                atomic_save(_checkpoint(good, state, rng), config.checkpoint_path)
             if config.callback is not None and config.callback(estimator, epoch, logs):
                 break
             if stop:
@@ -216,7 +246,7 @@ def train(estimator, model, train_step, n_samples, config, rng, state, validate=
             stacklevel=3,
         )
         return state
-    if validate is not None and state.best_state is not None:
+    if config.keep_best and validate is not None and state.best_state is not None:
         model.load_state_dict(state.best_state)
     return state
 

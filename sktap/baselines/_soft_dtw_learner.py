@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from .._device import resolve_device
-from .._metric_learner import TAPMetricLearner
-from .._modules import FrameMLP, mask_frames
-from .._torch_data import TensorSequences
+from ..core import FrameMLP, encode_frames
+from ..engine import PairKernel, common_train_params, resolve_device
+from ..engine._persistence import register
+from ..engine._trainable import check_hidden_sizes, frame_width
+from ..metric_learning._trained import TrainedMetricLearner
 
 __all__ = ["SoftDTWMetricLearner"]
 
@@ -28,34 +28,63 @@ class LearnedSoftDTW(nn.Module):
     def __init__(self, frame, gamma):
         super().__init__()
         self.frame = frame
-        self.align = None
         self.gamma = gamma
 
-    def transform(self, x, lengths):
-        return mask_frames(self.frame(x), lengths)
+    def encode(self, x, lengths):
+        return encode_frames(self.frame, x, lengths)
 
     def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):
-        from tslearn.metrics import SoftDTWLossPyTorch
+        zx, x_lengths = self.encode(x, x_lengths)
+        zy, y_lengths = (zx, x_lengths) if y is None else self.encode(y, y_lengths)
+        return soft_dtw_pairwise(zx, x_lengths, zy, y_lengths, self.gamma)
 
-        sdtw = SoftDTWLossPyTorch(gamma=self.gamma, normalize=True)
-        zx = self.transform(x, x_lengths)
-        zy, y_lengths = (
-            (zx, x_lengths) if y is None else (self.transform(y, y_lengths), y_lengths)
+
+def soft_dtw_pairwise(zx, x_lengths, zy, y_lengths, gamma):
+    """Length-normalised soft-DTW divergences (a, b) between padded frames."""
+    from tslearn.metrics import SoftDTWLossPyTorch
+
+    sdtw = SoftDTWLossPyTorch(gamma=gamma, normalize=True)
+    lx, ly = x_lengths.tolist(), y_lengths.tolist()
+    out = torch.zeros(len(lx), len(ly), dtype=zx.dtype, device=zx.device)
+    # tslearn needs equal lengths within a call: one call per (Lx, Ly)
+    for a in sorted(set(lx)):
+        rows = [i for i, L in enumerate(lx) if L == a]
+        for b in sorted(set(ly)):
+            cols = [j for j, L in enumerate(ly) if L == b]
+            xi = zx[rows, :a].repeat_interleave(len(cols), 0)  # (r*c, a, d)
+            yj = zy[cols, :b].repeat(len(rows), 1, 1)  # (r*c, b, d)
+            vals = sdtw(xi, yj) / ((a + b) / 2)  # per step, like TAP's scale
+            out[np.ix_(rows, cols)] = vals.view(len(rows), len(cols))
+    return out
+
+
+class SoftDTWKernel(PairKernel):
+    """Learned soft-DTW between encoded sequences, as a tile kernel."""
+
+    def __init__(self, gamma, device):
+        self.gamma = gamma
+        self.device = device
+        self.parallel = device.type == "cpu"
+        self.bytes_per_cell = 64  # tslearn's DP tables and their gradients
+
+    def _tensors(self, x, lx, y, ly):
+        return (
+            torch.as_tensor(x, dtype=torch.float32).to(self.device),
+            torch.as_tensor(lx).to(self.device),
+            torch.as_tensor(y, dtype=torch.float32).to(self.device),
+            torch.as_tensor(ly).to(self.device),
         )
-        lx, ly = x_lengths.tolist(), y_lengths.tolist()
-        out = torch.zeros(len(lx), len(ly), dtype=zx.dtype, device=zx.device)
-        for a in sorted(set(lx)):
-            rows = [i for i, L in enumerate(lx) if L == a]
-            for b in sorted(set(ly)):
-                cols = [j for j, L in enumerate(ly) if L == b]
-                xi = zx[rows, :a].repeat_interleave(len(cols), 0)  # (r*c, a, d)
-                yj = zy[cols, :b].repeat(len(rows), 1, 1)  # (r*c, b, d)
-                vals = sdtw(xi, yj) / ((a + b) / 2)  # per step, like TAP's scale
-                out[np.ix_(rows, cols)] = vals.view(len(rows), len(cols))
-        return out
+
+    def block(self, x, x_lengths, y, y_lengths):
+        with torch.no_grad():
+            out = soft_dtw_pairwise(
+                *self._tensors(x, x_lengths, y, y_lengths), self.gamma
+            )
+        return out.cpu().numpy().astype(np.float32)
 
 
-class SoftDTWMetricLearner(TAPMetricLearner):
+@register
+class SoftDTWMetricLearner(TrainedMetricLearner):
     """Per-frame MLP learned with a metric loss over soft-DTW distances.
 
     The baseline of the TAP paper's Table 1: everything as in
@@ -101,22 +130,17 @@ class SoftDTWMetricLearner(TAPMetricLearner):
     (6, 6)
     """
 
-    augment = False
-    self_supervised_weight = 0.0
+    _requires_labels = True
 
     _parameter_constraints = {
-        **{
-            k: v
-            for k, v in TAPMetricLearner._parameter_constraints.items()
-            if k
-            not in (
-                "tap_channels",
-                "tap_kernel_sizes",
-                "augment",
-                "self_supervised_weight",
-            )
-        },
+        "loss": [StrOptions({"triplet", "lifted", "binomial"})],
+        "hidden_layer_sizes": [tuple, list],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": [Interval(Real, 0, None, closed="neither")],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="neither")],
+        **common_train_params,
     }
 
     def __init__(
@@ -163,66 +187,20 @@ class SoftDTWMetricLearner(TAPMetricLearner):
         self.checkpoint_path = checkpoint_path
 
     def _build_model(self, n_features, supervised):
-        hidden = tuple(self.hidden_layer_sizes)
-        frame = FrameMLP(n_features, hidden, self._n_components(n_features))
+        width = frame_width(self.n_components, n_features)
+        frame = FrameMLP(n_features, check_hidden_sizes(self.hidden_layer_sizes), width)
         return LearnedSoftDTW(frame, self.gamma)
 
-    def fit(self, X, y=None):
-        """Learn the frame MLP from labelled sequences (labels are required)."""
-        if y is None:
-            raise ValueError("SoftDTWMetricLearner.fit needs labels y")
-        return super().fit(X, y)
+    def distance_kernel(self, *, symmetric=False):
+        """Learned soft-DTW between encoded sequences (symmetric already)."""
+        return SoftDTWKernel(self.gamma, resolve_device(self.device))
 
-    def pairwise_distances(self, X, Y=None, *, symmetric=False, batch_size=64):
-        """Learned soft-DTW distances (n_x, n_y) between transformed sequences.
+    def _pair_alignment(self, zx, zy):
+        """tslearn's expected soft-DTW alignment, rows scaled to sum to ``1 / Lx``.
 
-        The soft-DTW divergence is symmetric, so ``symmetric`` changes nothing;
-        it is accepted for the same signature as TAPMetricLearner.
-        """
-        check_is_fitted(self, "model_")
-        Zx = self._transform_seqs(X, "X")
-        Zy = Zx if Y is None else self._transform_seqs(Y, "Y")
-        device = resolve_device(self.device)
-        out = np.empty((len(Zx), len(Zy)))
-        model = _Identity(self.model_.gamma)
-        with torch.no_grad():
-            for i in range(0, len(Zx), batch_size):
-                xi = TensorSequences(
-                    Zx.take(np.arange(i, min(i + batch_size, len(Zx)))), device
-                )
-                for j in range(0, len(Zy), batch_size):
-                    stop = min(j + batch_size, len(Zy))
-                    yj = TensorSequences(Zy.take(np.arange(j, stop)), device)
-                    block = model(xi.data, xi.lengths, yj.data, yj.lengths)
-                    out[i : i + batch_size, j : j + batch_size] = block.cpu().numpy()
-        return out
-
-    def tap_alignment(self, x, y):
-        """The soft-DTW alignment (Lx, Ly) of the learned frames of ``x`` and ``y``.
-
-        tslearn's expected alignment matrix, each row scaled to sum to
-        ``1 / Lx`` like a TAP alignment so the two can be compared.
+        Scaled like a TAP alignment so that the two can be compared.
         """
         from tslearn.metrics import soft_dtw_alignment
 
-        check_is_fitted(self, "model_")
-        zx, zy = (
-            self._transform_seqs([s], name).data[0] for s, name in ((x, "x"), (y, "y"))
-        )
         A, _ = soft_dtw_alignment(zx, zy, gamma=self.gamma)
         return A / np.maximum(A.sum(axis=1, keepdims=True), 1e-300) / len(zx)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
-
-class _Identity(LearnedSoftDTW):
-    """Soft-DTW on already transformed frames."""
-
-    def __init__(self, gamma):
-        super().__init__(nn.Identity(), gamma)
-
-    def transform(self, x, lengths):
-        return x

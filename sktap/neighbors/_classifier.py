@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import copy
-import json
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._device import resolve_device
-from ._estimator_utils import check_labels
-from ._metric_learner import TAPMetricLearner
-from ._persistence import SaveMixin, _json_params, _restore_params
-from ._validation import Sequences, check_sequences
-from .metrics._pairwise import (
-    _check_working_memory,
-    _chunks,
-    _iter_pairs,
-    _iter_tiles,
+from .._validation import Sequences, check_sequences
+from ..engine import (
+    TAPKernel,
+    check_labels,
+    check_working_memory,
+    iter_pairs,
+    iter_tiles,
+    length_chunks,
+    progress,
+    resolve_device,
 )
+from ..engine._persistence import (
+    SaveMixin,
+    classes_from_state,
+    classes_state,
+    estimator_state,
+    register,
+    restore_estimator,
+)
+from ..metric_learning import SequenceMetricLearner
 
 __all__ = ["TAPKNeighborsClassifier"]
 
@@ -56,12 +64,17 @@ def _sorted_topk(dist, ind, k):
     return np.take_along_axis(dist, order, 1), np.take_along_axis(ind, order, 1)
 
 
+@register
 class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     """k-nearest-neighbour classifier under the (learned) TAP distance.
 
     The distance from a query (the source, as in the paper) to a training
-    sequence is parameter-free TAP, or the distance of a
-    :class:`~sktap.TAPMetricLearner` fitted on the same data. Search is
+    sequence is parameter-free TAP, or the learned distance of any sktap
+    metric learner (:class:`~sktap.TAPMetricLearner`,
+    :class:`~sktap.baselines.SoftDTWMetricLearner`): the classifier relies
+    only on their common contract (``encode`` and ``distance_kernel``), so
+    it ranks by exactly the distance the learner's ``pairwise_distances``
+    gives. Search is
     streamed: queries are transformed chunk by chunk and compared with the
     training set in tiles of bounded memory (``working_memory``), keeping a
     running top-k per query, so the full query x train matrix never exists.
@@ -73,14 +86,17 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     weights : {"uniform", "distance"}, default="uniform"
         "distance" weighs each vote by the inverse distance (a query at
         distance 0 from some neighbours takes only their votes).
-    metric_learner : TAPMetricLearner or None, default=None
+    metric_learner : sktap metric learner, FrozenEstimator or None, default=None
         None: parameter-free TAP. A learner is cloned and fitted on
         ``(X, y)`` in ``fit`` (``refit_metric=True``), or a copy of it is
-        used as is (``refit_metric=False``; it must then be fitted). Note
-        that :func:`~sklearn.base.clone` (hence ``GridSearchCV``) gives an
-        unfitted copy, so ``refit_metric=False`` suits direct use.
+        used as is (``refit_metric=False``; it must then be fitted). A
+        fitted learner wrapped in :class:`sklearn.frozen.FrozenEstimator`
+        is never refitted.
     refit_metric : bool, default=True
-        Whether ``fit`` fits a clone of ``metric_learner``.
+        Whether ``fit`` fits a clone of ``metric_learner``. With False the
+        fitted learner is kept by :func:`~sklearn.base.clone` (hence by
+        ``GridSearchCV`` and ``cross_val_score``), as with a
+        ``FrozenEstimator``.
     symmetric : bool, default=False
         Average ``tap(query, train)`` and ``tap(train, query)``.
     n_candidates : int, optional
@@ -98,6 +114,9 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         Tiles run through :class:`joblib.Parallel`; under
         ``joblib.parallel_config(backend="dask")`` they spread over a dask
         cluster.
+    verbose : int, default=0
+        Positive: progress bars over query chunks and tiles in ``predict``
+        and ``kneighbors``.
 
     Attributes
     ----------
@@ -109,7 +128,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         and queries may have another length).
     n_samples_fit_ : int
         Number of training sequences.
-    metric_learner_ : TAPMetricLearner or None
+    metric_learner_ : sktap metric learner or None
         The fitted learner whose distance is used.
     train_sequences_ : Sequences
         Training sequences after the learner's frame transform (as given
@@ -136,13 +155,14 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "weights": [StrOptions({"uniform", "distance"})],
-        "metric_learner": [TAPMetricLearner, None],
+        "metric_learner": [SequenceMetricLearner, FrozenEstimator, None],
         "refit_metric": ["boolean"],
         "symmetric": ["boolean"],
         "n_candidates": [Interval(Integral, 1, None, closed="left"), None],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str, torch.device],
         "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -157,6 +177,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         working_memory=None,
         device="auto",
         n_jobs=None,
+        verbose=0,
     ):
         self.n_neighbors = n_neighbors
         self.weights = weights
@@ -167,6 +188,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         self.working_memory = working_memory
         self.device = device
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     # -- fit -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -195,22 +217,30 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
                 f"training sequences ({len(seqs)})"
             )
         resolve_device(self.device)  # fail here, not at the first predict
-        learner = self._fitted_learner(seqs, y)
+        learner = self._fitted_learner(seqs, encoded)
         self.classes_, self._y = classes, encoded
         self.n_features_in_ = seqs.n_features
         self.n_samples_fit_ = len(seqs)
         self.metric_learner_ = learner
-        train = seqs if learner is None else learner._transform_seqs(seqs)
-        self._set_train(train)
+        self._set_train(self._transform(seqs))
         return self
 
     def _fitted_learner(self, seqs, y):
-        if self.metric_learner is None:
+        learner = self.metric_learner
+        if learner is None:
             return None
-        if self.refit_metric:
-            return clone(self.metric_learner).fit(seqs, y)
+        frozen = isinstance(learner, FrozenEstimator)
+        if frozen:
+            learner = learner.estimator
+            if not isinstance(learner, SequenceMetricLearner):
+                raise TypeError(
+                    "metric_learner must wrap an sktap metric learner; got a "
+                    f"FrozenEstimator of {type(learner).__name__}"
+                )
+        if self.refit_metric and not frozen:
+            return clone(learner).fit(seqs, y)
         try:
-            check_is_fitted(self.metric_learner, "model_")
+            check_is_fitted(learner, "model_")
         except NotFittedError:
             raise NotFittedError(
                 "metric_learner must be fitted when refit_metric=False; fit it "
@@ -218,7 +248,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             ) from None
         # a private copy: refitting the caller's learner later must not
         # desynchronise it from the training sequences transformed here
-        return copy.deepcopy(self.metric_learner)
+        return copy.deepcopy(learner)
 
     def _set_train(self, train: Sequences):
         self.train_sequences_ = train
@@ -229,34 +259,37 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             )
 
     # -- search ----------------------------------------------------------
-    def _net(self):
+    def __sklearn_clone__(self):
+        clone_ = super().__sklearn_clone__()
+        if not self.refit_metric and self.metric_learner is not None:
+            # the fitted learner is part of what this classifier means: a
+            # clone keeps it (fit takes a private copy of it anyway)
+            clone_.metric_learner = self.metric_learner
+        return clone_
+
+    def _kernel(self, device):
         learner = self.metric_learner_
-        return None if learner is None else learner.model_.align
+        if learner is None:
+            return TAPKernel(None, device, symmetric=self.symmetric)
+        return learner.distance_kernel(symmetric=self.symmetric)
 
     def _transform(self, seqs: Sequences) -> Sequences:
         learner = self.metric_learner_
-        return seqs if learner is None else learner._transform_seqs(seqs)
+        return seqs if learner is None else learner.encode(seqs)
 
     def _query_chunks(self, seqs: Sequences, budget):
         """Index chunks of the queries, each about ``budget`` MiB once transformed."""
         width = self.train_sequences_.n_features
         rows = max(1.0, budget * 2**20 / (8 * width))
         order = np.argsort(seqs.lengths, kind="stable")
-        return _chunks(order, seqs.lengths, rows)
+        return length_chunks(order, seqs.lengths, rows)
 
     def _exact_chunk(self, queries, q_idx, k, exclude_self, device, budget):
         """Top-k of one query chunk against every training sequence, in tiles."""
         best_d = np.full((len(queries), k), np.inf)
         best_i = np.full((len(queries), k), -1, dtype=np.int64)
-        tiles = _iter_tiles(
-            self._net(),
-            queries,
-            self.train_sequences_,
-            device,
-            torch.float32,
-            self.symmetric,
-            budget,
-            self.n_jobs,
+        tiles = iter_tiles(
+            self._kernel(device), queries, self.train_sequences_, budget, self.n_jobs
         )
         for rows, cols, block in tiles:  # block: (len(rows), len(cols))
             block = block.astype(np.float64)
@@ -277,14 +310,12 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         )  # (n_chunk, m)
         rows = np.repeat(np.arange(len(queries)), m)
         dist = np.empty(rows.shape)
-        pairs = _iter_pairs(
-            self._net(),
+        pairs = iter_pairs(
+            self._kernel(device),
             queries,
             self.train_sequences_,
             rows,
             cand.ravel(),
-            device,
-            self.symmetric,
             budget,
             self.n_jobs,
         )
@@ -296,12 +327,13 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         return _sorted_topk(dist, cand, k)
 
     def _search(self, seqs, k, exclude_self):
-        budget = _check_working_memory(self.working_memory)
+        budget = check_working_memory(self.working_memory)
         device = resolve_device(self.device)
         step = self._exact_chunk if self.n_candidates is None else self._candidate_chunk
         dist = np.empty((len(seqs), k))
         ind = np.empty((len(seqs), k), dtype=np.int64)
-        for q_idx in self._query_chunks(seqs, budget):
+        chunks = self._query_chunks(seqs, budget)
+        for q_idx in progress(chunks, self.verbose, "queries"):
             queries = seqs.take(q_idx)
             if not exclude_self:  # training sequences are stored transformed
                 queries = self._transform(queries)
@@ -397,46 +429,30 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     # -- persistence -----------------------------------------------------
-    def save(self, path):
-        """Write the fitted classifier to ``path``; read it with :func:`sktap.load`.
-
-        The ``metric_learner`` parameter is stored with the fitted state
-        (its own parameters as text), not as a generic parameter.
-        """
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=r"(?s)\w+\.metric_learner=.*cannot be saved"
-            )
-            super().save(path)
-
     def _fitted_state(self):
-        learner, param = self.metric_learner_, self.metric_learner
+        learner = self.metric_learner_
         train = self.train_sequences_
         return {
-            "classes": self.classes_.tolist(),
+            "classes": classes_state(self.classes_),
             "y": torch.as_tensor(self._y),
             "n_features_in_": int(self.n_features_in_),
             "train_data": torch.as_tensor(train.data),
             "train_lengths": torch.as_tensor(train.lengths),
-            "param": None if param is None else _json_params(param),
-            "learner": None
-            if learner is None
-            else {"params": _json_params(learner), "fitted": learner._fitted_state()},
+            "learner": None if learner is None else estimator_state(learner),
         }
 
     def _set_fitted_state(self, state):
-        def rebuild(params):
-            kwargs = _restore_params(TAPMetricLearner, json.loads(params))
-            return TAPMetricLearner(**kwargs)
-
-        if state["param"] is not None:  # restores the parameter save() skipped
-            self.metric_learner = rebuild(state["param"])
-        learner = None
-        if state["learner"] is not None:
-            learner = rebuild(state["learner"]["params"])
-            learner._set_fitted_state(state["learner"]["fitted"])
-        self.metric_learner_ = learner
-        self.classes_ = np.asarray(state["classes"])
+        learner = state["learner"]
+        self.metric_learner_ = None if learner is None else restore_estimator(learner)
+        if learner is not None:
+            # the parameter held the fitted learner itself (not refitted)
+            if isinstance(self.metric_learner, FrozenEstimator):
+                self.metric_learner = FrozenEstimator(
+                    copy.deepcopy(self.metric_learner_)
+                )
+            elif not self.refit_metric:
+                self.metric_learner = copy.deepcopy(self.metric_learner_)
+        self.classes_ = classes_from_state(state["classes"])
         self._y = state["y"].numpy()
         self.n_features_in_ = state["n_features_in_"]
         self.n_samples_fit_ = len(self._y)

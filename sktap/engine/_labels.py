@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._training import TrainingConfig
-
-__all__ = ["check_labels", "common_train_params", "split_validation", "training_config"]
+__all__ = ["check_labels", "common_train_params", "split_validation"]
 
 common_train_params = {
     "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -38,10 +38,14 @@ def check_labels(y, n_samples, *, min_classes=2):
     """
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
-        raise ValueError(
-            "y must be 1-D (n_ts,); got a column vector of shape "
-            f"{y_arr.shape}, use y.ravel()"
+        # scikit-learn's convention: warn, then use the column as labels
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=3,
         )
+        y_arr = y_arr.ravel()
     if y_arr.ndim != 1:
         raise ValueError(f"y must be 1-D (n_ts,); got shape {y_arr.shape}")
     if len(y_arr) != n_samples:
@@ -89,19 +93,4 @@ def split_validation(n_samples, labels, fraction, rng):
         test_size=n_val,
         stratify=stratify,
         random_state=rng.randint(2**31 - 1),
-    )
-
-
-def training_config(est, n_train) -> TrainingConfig:
-    """The loop's settings from an estimator's parameters."""
-    return TrainingConfig(
-        max_epochs=est.max_epochs,
-        batch_size=min(est.batch_size, n_train),
-        learning_rate=est.learning_rate,
-        weight_decay=est.weight_decay,
-        optimizer=getattr(est, "optimizer", "adam"),
-        n_iter_no_change=est.n_iter_no_change,
-        verbose=est.verbose,
-        callback=est.callback,
-        checkpoint_path=est.checkpoint_path,
     )

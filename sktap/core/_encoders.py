@@ -1,0 +1,232 @@
+"""Frame encoders with temporal context, and the stride that keeps TAP small.
+
+A per-frame MLP sees one time step at a time; on univariate data that makes
+TAP compare value histograms rather than shapes. :class:`ConvFrameEncoder`
+gives every output frame a window of neighbouring steps and can downsample
+time, so long series give a small ``Lx x Ly`` TAP grid. This is a departure
+from the paper (section 3.2 uses the per-frame MLP), chosen by benchmark.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import torch
+from torch import nn
+
+__all__ = ["ConvFrameEncoder", "choose_stride"]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int(value, name: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def _zero_beyond(h, lengths):
+    """Zero ``h`` (n, C, L) at time steps ``>= lengths`` (n,).
+
+    ``where`` rather than a product so that non-finite padding cannot leak.
+    """
+    valid = torch.arange(h.shape[-1], device=h.device)[None, :] < lengths[:, None]
+    return torch.where(valid[:, None, :], h, h.new_zeros(()))
+
+
+def choose_stride(max_length, target_length=64) -> int:
+    """Smallest stride that brings the longest series to ``target_length`` frames.
+
+    The default temporal downsampling for long series: with this stride a
+    :class:`ConvFrameEncoder` turns every sequence into at most
+    ``target_length`` frames, so a TAP grid has at most ``target_length**2``
+    cells; shorter data keeps stride 1.
+
+    Parameters
+    ----------
+    max_length : int
+        Length of the longest sequence, ``>= 1``.
+    target_length : int, default=64
+        Most frames wanted after downsampling, ``>= 1``.
+
+    Returns
+    -------
+    stride : int
+        ``max(1, ceil(max_length / target_length))``: the smallest ``s >= 1``
+        with ``ceil(max_length / s) <= target_length``.
+
+    Examples
+    --------
+    >>> from sktap.core._encoders import choose_stride
+    >>> choose_stride(60), choose_stride(64), choose_stride(65), choose_stride(500)
+    (1, 1, 2, 8)
+    """
+    max_length = _check_positive_int(max_length, "max_length")
+    target_length = _check_positive_int(target_length, "target_length")
+    # ceil(M / s) <= T  <=>  M / s <= T (T is an integer)  <=>  s >= M / T
+    return max(1, -(-max_length // target_length))
+
+
+class ConvFrameEncoder(nn.Module):
+    """Frame transform ``h`` with temporal context: 1-D convolutions over time.
+
+    For each width in ``channels`` a ``Conv1d`` of ``kernel_size`` with
+    "same" zero padding (``kernel_size // 2``) and a ReLU, then a pointwise
+    (kernel 1) ``Conv1d`` to ``n_components``; output frames are
+    L2-normalised like the paper's per-frame MLP.
+
+    Parameters
+    ----------
+    n_features : int
+        Dimension ``d`` of the input frames.
+    n_components : int
+        Dimension of the output frames.
+    channels : sequence of int, default=(64,)
+        Widths of the hidden convolution layers; ``()`` leaves only the
+        pointwise layer, i.e. a per-frame linear map.
+    kernel_size : int, default=5
+        Odd kernel size of every hidden layer.
+    stride : int, default=1
+        Temporal downsampling, applied by the first layer so that every later
+        layer also runs on the shorter sequence. See :func:`choose_stride`.
+    normalize : bool, default=True
+        L2-normalise each output frame.
+
+    Notes
+    -----
+    **Lengths.** The first layer pads ``p = kernel_size // 2`` zeros at both
+    ends and moves by ``stride = s``, so output frame ``t`` reads the input
+    steps ``[t*s - p, t*s + p]`` (centred on step ``t*s``) and a sequence of
+    length ``L >= 1`` gives ``floor((L + 2p - (2p + 1)) / s) + 1 =
+    floor((L - 1) / s) + 1 = ceil(L / s)`` frames, for every ``L``. Later
+    layers have stride 1 and keep that length.
+
+    **Padded batches.** After every layer the activations beyond each
+    sequence's current length are zeroed (the input too, before the first
+    layer), so the next convolution reads zeros there exactly as the "same"
+    zero padding of the sequence alone would: a padded batch gives, frame for
+    frame, the result of encoding each sequence alone, and the frames beyond
+    :meth:`output_lengths` are exactly zero. For a valid output ``t <
+    ceil(L / s)`` the window ends at ``t*s + p <= L - 1 + p``, so it never
+    reads past the zero padding an unpadded sequence would have.
+
+    With ``stride > kernel_size`` the first layer's windows leave gaps: some
+    input steps are never read. Keep ``kernel_size >= stride``.
+
+    The module keeps the device and dtype of its input provided its
+    parameters match them (``encoder.to(x)``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktap.core._encoders import ConvFrameEncoder
+    >>> enc = ConvFrameEncoder(1, 8, channels=(16,), kernel_size=5, stride=2)
+    >>> x = torch.randn(3, 10, 1)
+    >>> z, out_lengths = enc(x, torch.tensor([10, 7, 1]))
+    >>> z.shape, out_lengths.tolist(), enc.receptive_field
+    (torch.Size([3, 5, 8]), [5, 4, 1], 5)
+    >>> bool((z[1, 4:] == 0).all())
+    True
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_components,
+        *,
+        channels=(64,),
+        kernel_size=5,
+        stride=1,
+        normalize=True,
+    ):
+        super().__init__()
+        self.n_features = _check_positive_int(n_features, "n_features")
+        self.n_components = _check_positive_int(n_components, "n_components")
+        channels = tuple(channels)
+        if not all(_is_int(c) and c >= 1 for c in channels):
+            raise ValueError(f"channels must be positive integers; got {channels}")
+        self.channels = tuple(int(c) for c in channels)
+        if not _is_int(kernel_size) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                "kernel_size must be a positive odd integer (for 'same' padding); "
+                f"got {kernel_size!r}"
+            )
+        self.kernel_size = int(kernel_size)
+        self.stride = _check_positive_int(stride, "stride")
+        self.normalize = bool(normalize)
+
+        widths = (self.n_features, *self.channels)
+        self.hidden = nn.ModuleList(
+            nn.Conv1d(
+                a,
+                b,
+                self.kernel_size,
+                stride=self.stride if i == 0 else 1,
+                padding=self.kernel_size // 2,
+            )
+            for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))
+        )
+        # with no hidden layer the pointwise layer is the first, so it strides
+        self.out = nn.Conv1d(
+            widths[-1], self.n_components, 1, stride=1 if self.channels else self.stride
+        )
+
+    @property
+    def receptive_field(self) -> int:
+        """Input steps spanned by the window one output frame depends on.
+
+        ``1 + (k - 1) * (1 + (n_hidden - 1) * s)`` with ``n_hidden =
+        len(channels) >= 1`` (the first layer adds ``k - 1`` steps, each later
+        one ``(k - 1) * s`` because its inputs are ``s`` steps apart); 1 with
+        no hidden layer. Output frame ``t`` depends on input steps within
+        ``(receptive_field - 1) // 2`` of step ``t * stride``.
+        """
+        field, jump = 1, 1
+        for conv in self.hidden:
+            field += (conv.kernel_size[0] - 1) * jump
+            jump *= conv.stride[0]
+        return field
+
+    def output_lengths(self, lengths) -> torch.Tensor:
+        """Number of output frames, ``ceil(L / stride)``, for each input length.
+
+        Parameters
+        ----------
+        lengths : array-like of int, shape (n,)
+
+        Returns
+        -------
+        out_lengths : torch.LongTensor, shape (n,)
+            On the device of ``lengths`` when it is a tensor.
+        """
+        lengths = torch.as_tensor(lengths, dtype=torch.long)
+        return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+
+    def forward(self, x, lengths):
+        """Encode a zero-padded batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (n, L, n_features)
+            Frames beyond each length are ignored.
+        lengths : torch.LongTensor, shape (n,)
+            Valid frames of each sequence, ``1 <= lengths <= L``.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (n, ceil(L / stride), n_components)
+            Exactly zero beyond ``out_lengths``.
+        out_lengths : torch.LongTensor, shape (n,)
+            ``ceil(lengths / stride)``.
+        """
+        lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
+        out_lengths = self.output_lengths(lengths)
+        h = _zero_beyond(x.transpose(1, 2), lengths)  # (n, d, L)
+        for conv in self.hidden:
+            h = _zero_beyond(torch.relu(conv(h)), out_lengths)  # (n, C, L_out)
+        z = self.out(h)  # (n, n_components, L_out)
+        if self.normalize:
+            z = nn.functional.normalize(z, dim=1)
+        return _zero_beyond(z, out_lengths).transpose(1, 2), out_lengths

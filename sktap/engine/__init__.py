@@ -1,0 +1,44 @@
+"""The machinery every estimator shares.
+
+Device and dtype decisions, the one place where sequences become tensors,
+label checks, the one training loop, safe persistence with its registry, and
+the tiling executor behind ``cdist_tap``, the learners' pairwise distances
+and the k-NN search.
+"""
+
+from ._device import resolve_device, resolve_dtype
+from ._kernels import TAPKernel, check_net
+from ._labels import check_labels, common_train_params, split_validation
+from ._tensors import TensorSequences, build_seeded, generator_from, init_parameters
+from ._tiling import (
+    PairKernel,
+    check_n_jobs,
+    check_working_memory,
+    iter_pairs,
+    iter_tiles,
+    length_chunks,
+    progress,
+    run_tiles,
+)
+
+__all__ = [
+    "PairKernel",
+    "TAPKernel",
+    "TensorSequences",
+    "build_seeded",
+    "check_labels",
+    "check_n_jobs",
+    "check_net",
+    "check_working_memory",
+    "common_train_params",
+    "generator_from",
+    "init_parameters",
+    "iter_pairs",
+    "iter_tiles",
+    "length_chunks",
+    "progress",
+    "resolve_device",
+    "resolve_dtype",
+    "run_tiles",
+    "split_validation",
+]

@@ -1,0 +1,74 @@
+"""The TAP distance as a :class:`~sktap.engine._tiling.PairKernel`."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from ..core import tap_paired, tap_pairwise
+from ._tiling import PairKernel
+
+__all__ = ["TAPKernel", "check_net"]
+
+
+def check_net(net):
+    if net is not None and not isinstance(net, torch.nn.Module):
+        raise TypeError(
+            "net must be None (parameter-free TAP) or a torch.nn.Module such as "
+            f"sktap.TAPNet; got {type(net).__name__}"
+        )
+    return net
+
+
+def _net_width(net) -> int:
+    if net is None:
+        return 0
+    channels = getattr(net, "channels", None)
+    return max(channels) if channels else 64
+
+
+class TAPKernel(PairKernel):
+    """TAP of padded numpy blocks with alignment network ``net`` (or none).
+
+    The network runs as a private eval-mode copy in ``dtype`` on ``device``
+    (the caller's module is untouched); frame distances and the softmax stay
+    in float32 for the low-precision types, and results come back as float32
+    (float64 when ``dtype`` is float64).
+    """
+
+    def __init__(self, net, device, dtype=torch.float32, symmetric=False):
+        net = check_net(net)
+        self.net = None if net is None else copy.deepcopy(net).to(device, dtype).eval()
+        self.device = device
+        self.dtype = dtype
+        self.dist_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+        self.symmetric = symmetric
+        self.parallel = device.type == "cpu"
+        self.result_dtype = np.float64 if dtype == torch.float64 else np.float32
+        net_item = torch.empty((), dtype=dtype).element_size()
+        dist_item = torch.empty((), dtype=self.dist_dtype).element_size()
+        self.bytes_per_cell = net_item * (2 * _net_width(net) + 4) + dist_item * 12
+
+    def _tensors(self, x, lx, y, ly):
+        return (
+            torch.as_tensor(x, dtype=self.dist_dtype).to(self.device),
+            torch.as_tensor(lx).to(self.device),
+            torch.as_tensor(y, dtype=self.dist_dtype).to(self.device),
+            torch.as_tensor(ly).to(self.device),
+        )
+
+    def block(self, x, x_lengths, y, y_lengths):
+        with torch.inference_mode():
+            xt, lxt, yt, lyt = self._tensors(x, x_lengths, y, y_lengths)
+            out = tap_pairwise(xt, lxt, yt, lyt, self.net, symmetric=self.symmetric)
+            return out.to("cpu", self.dist_dtype).numpy()
+
+    def paired(self, x, x_lengths, y, y_lengths):
+        with torch.inference_mode():
+            xt, lxt, yt, lyt = self._tensors(x, x_lengths, y, y_lengths)
+            out = tap_paired(xt, lxt, yt, lyt, self.net)
+            if self.symmetric:
+                out = (out + tap_paired(yt, lyt, xt, lxt, self.net)) / 2
+            return out.to("cpu", self.dist_dtype).numpy()

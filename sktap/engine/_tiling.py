@@ -1,0 +1,236 @@
+"""The tiling executor: pairwise work over two sets of sequences in bounded memory.
+
+Any distance that can score a padded block of sources against a padded block
+of targets plugs in through a :class:`PairKernel`. The executor sorts the
+sequences by length, cuts both sets into chunks so that one tile's extra
+memory stays under a budget (MiB), and runs the tiles through
+:class:`joblib.Parallel` (so ``joblib.parallel_config(backend="dask")``
+spreads them over a cluster). It never holds a ``query x train x Lx x Ly``
+tensor, and with :func:`iter_tiles` not even the ``query x train`` matrix.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn import get_config
+
+from .._validation import Sequences
+
+__all__ = [
+    "PairKernel",
+    "check_n_jobs",
+    "check_working_memory",
+    "iter_pairs",
+    "iter_tiles",
+    "length_chunks",
+    "progress",
+    "run_tiles",
+]
+
+
+class PairKernel:
+    """A distance between padded sequences, scored a block at a time.
+
+    Subclasses set ``bytes_per_cell`` (peak bytes one pair needs per cell of
+    its ``Lx x Ly`` grid, which sizes the tiles), ``parallel`` (False when
+    tiles must run one after another, e.g. on one GPU) and implement
+    :meth:`block`, and :meth:`paired` when pairs are scored one to one.
+    Instances are pickled to joblib workers.
+    """
+
+    bytes_per_cell = 64
+    parallel = True
+    result_dtype = np.float32
+
+    def block(self, x, x_lengths, y, y_lengths):
+        """Distances (a, b) from each ``x[i]`` (a, Lx, d) to each ``y[j]``."""
+        raise NotImplementedError
+
+    def paired(self, x, x_lengths, y, y_lengths):
+        """Distances (n,) of the pairs ``(x[k], y[k])``.
+
+        This fallback scores each pair as a 1 x 1 block; kernels with a
+        batched paired form override it.
+        """
+        return np.array(
+            [
+                self.block(
+                    x[k : k + 1, : x_lengths[k]],
+                    x_lengths[k : k + 1],
+                    y[k : k + 1, : y_lengths[k]],
+                    y_lengths[k : k + 1],
+                )[0, 0]
+                for k in range(len(x))
+            ],
+            dtype=self.result_dtype,
+        )
+
+
+def check_working_memory(working_memory) -> float:
+    """The tile budget in MiB; None reads scikit-learn's ``working_memory``."""
+    if working_memory is None:
+        return float(get_config()["working_memory"])
+    if (
+        not isinstance(working_memory, numbers.Real)
+        or isinstance(working_memory, bool)
+        or not math.isfinite(working_memory)
+        or working_memory <= 0
+    ):
+        raise ValueError(
+            f"working_memory must be a positive number of MiB; got {working_memory!r}"
+        )
+    return float(working_memory)
+
+
+def check_n_jobs(n_jobs):
+    if n_jobs is not None and (
+        not isinstance(n_jobs, numbers.Integral)
+        or isinstance(n_jobs, bool)
+        or n_jobs == 0
+    ):
+        raise ValueError(f"n_jobs must be None or a non-zero integer; got {n_jobs!r}")
+    return n_jobs
+
+
+def progress(iterable, verbose, desc, total=None):
+    """``iterable`` wrapped in a tqdm bar when ``verbose`` (off by default)."""
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+def length_chunks(order, lengths, row_budget):
+    """Split sequences sorted by length so that count * max_len <= row_budget."""
+    chunks, start = [], 0
+    while start < len(order):
+        stop = start + 1
+        while (
+            stop < len(order)
+            and (stop + 1 - start) * lengths[order[stop]] <= row_budget
+        ):
+            stop += 1
+        chunks.append(order[start:stop])
+        start = stop
+    return chunks
+
+
+def _plan_tiles(kernel, X: Sequences, Y: Sequences, budget):
+    """``(x_chunks, y_chunks)``: one tile per pair of chunks."""
+    cells = budget * 2**20 / kernel.bytes_per_cell
+    row_budget = math.sqrt(cells)
+    x_chunks = length_chunks(
+        np.argsort(X.lengths, kind="stable"), X.lengths, row_budget
+    )
+    # few short sources (a k-NN query chunk) leave room for wider tiles
+    x_rows = max(len(c) * int(X.lengths[c[-1]]) for c in x_chunks)
+    y_order = np.argsort(Y.lengths, kind="stable")
+    y_chunks = length_chunks(y_order, Y.lengths, max(row_budget, cells / x_rows))
+    return x_chunks, y_chunks
+
+
+def _block(kernel, x, lx, y, ly):
+    return kernel.block(x, lx, y, ly)
+
+
+def _paired(kernel, x, lx, y, ly):
+    return kernel.paired(x, lx, y, ly)
+
+
+def _jobs(kernel, n_jobs):
+    return n_jobs if kernel.parallel else 1
+
+
+def iter_tiles(kernel, X: Sequences, Y: Sequences, budget, n_jobs=None, verbose=0):
+    """Stream the distances ``X x Y`` tile by tile, never the whole matrix.
+
+    Yields
+    ------
+    rows : ndarray of shape (a,)
+        Indices into ``X`` of the tile's rows.
+    cols : ndarray of shape (b,)
+        Indices into ``Y`` of its columns.
+    block : ndarray of shape (a, b)
+        Its pairs' extra memory is at most ``budget`` MiB (or one pair, if a
+        single pair needs more).
+    """
+    x_chunks, y_chunks = _plan_tiles(kernel, X, Y, budget)
+
+    def tasks():
+        # lazy, so that joblib's pre_dispatch bounds how many tiles' inputs
+        # exist at once
+        for xi in x_chunks:
+            xs = X.take(xi)
+            for yi in y_chunks:
+                ys = Y.take(yi)
+                yield delayed(_block)(kernel, xs.data, xs.lengths, ys.data, ys.lengths)
+
+    # return_as="generator": finished tiles are handed over as they come
+    blocks = Parallel(n_jobs=_jobs(kernel, n_jobs), return_as="generator")(tasks())
+    index = [(xi, yi) for xi in x_chunks for yi in y_chunks]
+    blocks = progress(blocks, verbose, "tiles", total=len(index))
+    for (xi, yi), block in zip(index, blocks):
+        yield xi, yi, block
+
+
+def run_tiles(kernel, X: Sequences, Y: Sequences, budget, n_jobs=None, verbose=0):
+    """The full distance matrix (n_x, n_y), computed tile by tile."""
+    out = np.empty((len(X), len(Y)), dtype=kernel.result_dtype)
+    for xi, yi, block in iter_tiles(kernel, X, Y, budget, n_jobs, verbose):
+        out[np.ix_(xi, yi)] = block
+    return out
+
+
+def _pair_batches(lx, ly, cells):
+    """Split pairs (sorted by lx, then ly) so that count * max lx * max ly <= cells."""
+    batches, start, n = [], 0, len(lx)
+    while start < n:
+        width = min(n - start, 64)
+        while True:  # double the window: work stays linear in the batch size
+            lx_max = np.maximum.accumulate(lx[start : start + width])
+            ly_max = np.maximum.accumulate(ly[start : start + width])
+            fits = np.arange(1, width + 1) * lx_max * ly_max <= cells
+            if not fits.all() or width == n - start:
+                break
+            width = min(n - start, 2 * width)
+        size = width if fits.all() else max(1, int(np.argmin(fits)))
+        batches.append((start, start + size))
+        start += size
+    return batches
+
+
+def iter_pairs(kernel, X: Sequences, Y: Sequences, rows, cols, budget, n_jobs=None):
+    """Stream the distances of the pairs ``(X[rows[p]], Y[cols[p]])``.
+
+    Pairs are sorted by length and batched under the memory bound ``budget``
+    (MiB).
+
+    Yields
+    ------
+    positions : ndarray of shape (n_batch,)
+        Indices ``p`` into ``rows`` and ``cols``.
+    dist : ndarray of shape (n_batch,)
+    """
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    lx, ly = X.lengths[rows], Y.lengths[cols]
+    order = np.lexsort((ly, lx))  # similar sizes together: little padding
+    cells = budget * 2**20 / kernel.bytes_per_cell
+    batches = _pair_batches(lx[order], ly[order], cells)
+
+    def tasks():
+        for start, stop in batches:
+            pos = order[start:stop]
+            r, c = rows[pos], cols[pos]
+            mx, my = int(lx[pos].max()), int(ly[pos].max())
+            yield delayed(_paired)(
+                kernel, X.data[r, :mx], X.lengths[r], Y.data[c, :my], Y.lengths[c]
+            )
+
+    dists = Parallel(n_jobs=_jobs(kernel, n_jobs), return_as="generator")(tasks())
+    for (start, stop), dist in zip(batches, dists):
+        yield order[start:stop], dist

@@ -1,0 +1,181 @@
+"""The one trainable base of the metric learner and the few-shot classifier.
+
+It owns what every estimator that trains a torch model shares: building the
+model from the estimator's own random state, warm starts and checkpoint
+resume, the training call and its ``finally``, device round trips, chunked
+encoding of sequences, and the fitted state that ``save`` writes.
+
+A subclass implements ``_build_model(n_features, kind)`` (``kind``: what
+distinguishes two fits that cannot continue each other, e.g. with or without
+labels) whose modules have ``encode(x, lengths) -> (z, out_lengths)``, and
+``_extra_fitted_state`` / ``_set_extra_fitted_state`` for its own fitted
+attributes.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from .._validation import Sequences
+from ._device import resolve_device
+from ._tensors import TensorSequences, build_seeded, generator_from
+from ._training import TrainingConfig, TrainingState, load_checkpoint, train
+
+__all__ = ["TrainableMixin", "frame_width"]
+
+_MIN_COMPONENTS = 8
+_ENCODE_BATCH = 256
+
+
+def frame_width(n_components, n_features) -> int:
+    """Output width of a frame encoder: ``n_components``, or ``max(d, 8)``.
+
+    L2-normalised frames of very few dimensions lose their scale (one
+    dimension leaves only a sign), so small inputs are widened.
+    """
+    return (
+        n_components if n_components is not None else max(n_features, _MIN_COMPONENTS)
+    )
+
+
+def check_hidden_sizes(hidden_layer_sizes) -> tuple[int, ...]:
+    hidden = tuple(hidden_layer_sizes)
+    if any(not isinstance(h, Integral) or isinstance(h, bool) or h < 1 for h in hidden):
+        raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}")
+    return hidden
+
+
+class TrainableMixin:
+    """Model lifecycle shared by sktap's trainable estimators (see module doc)."""
+
+    def _build_model(self, n_features, kind):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _new_model(self, n_features, kind, generator):
+        """A fresh model whose weights are drawn from ``generator`` alone."""
+        return build_seeded(lambda: self._build_model(n_features, kind), generator)
+
+    def _start_model(self, n_features, kind, rng):
+        """The model a fit trains: the current one (warm start), or a new one.
+
+        A new model's weights come from ``rng`` alone. With ``warm_start``
+        and an existing ``checkpoint_path`` (a fit that crashed), the new
+        model and the loop's state are restored from the checkpoint.
+        """
+        if self.warm_start and hasattr(self, "model_"):
+            if n_features != self.n_features_in_ or kind != self._model_kind:
+                raise ValueError(
+                    "warm_start=True needs the same number of features and the "
+                    "same kind of fit as the previous fit (features: "
+                    f"{self.n_features_in_}, got {n_features})"
+                )
+            return self.model_
+        model = self._new_model(n_features, kind, generator_from(rng))
+        self._state = TrainingState()
+        path = self.checkpoint_path
+        if self.warm_start and path and os.path.exists(path):
+            self._state = load_checkpoint(path, model)
+        return model
+
+    def _training_config(self, max_epochs) -> TrainingConfig:
+        return TrainingConfig(
+            max_epochs=max_epochs,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            optimizer=getattr(self, "optimizer", "adam"),
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+            callback=self.callback,
+            checkpoint_path=self.checkpoint_path,
+        )
+
+    def _train_model(
+        self,
+        model,
+        kind,
+        n_features,
+        batches,
+        step,
+        rng,
+        *,
+        max_epochs,
+        validate=None,
+        device=None,
+    ):
+        """Run the loop; the model ends on the CPU in eval mode, whatever happens."""
+        self.n_features_in_ = n_features
+        self._model_kind = kind
+        self.model_ = model.to(device)  # visible to callbacks during training
+        try:
+            self._state = train(
+                self,
+                model,
+                step,
+                batches,
+                self._training_config(max_epochs),
+                rng,
+                self._state,
+                validate,
+            )
+        finally:
+            self.model_ = model.to("cpu").eval()
+            self.history_ = self._state.history
+        return self
+
+    def _encode(self, seqs: Sequences, model=None, device=None) -> Sequences:
+        """``model.encode`` of validated sequences, chunk by chunk, as numpy.
+
+        Without ``model`` the fitted ``model_`` runs on the estimator's
+        device and goes back to the CPU afterwards.
+        """
+        owned = model is None
+        if owned:
+            device = resolve_device(self.device)
+            model = self.model_.to(device)
+        out, lengths = [], []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(seqs), _ENCODE_BATCH):
+                    idx = np.arange(start, min(start + _ENCODE_BATCH, len(seqs)))
+                    part = TensorSequences(seqs.take(idx), device)
+                    z, lz = model.encode(part.data, part.lengths)
+                    out.append(z.float().cpu().numpy().astype(np.float64))
+                    lengths.append(lz.cpu().numpy())
+        finally:
+            if owned:
+                self.model_.to("cpu")
+        width = max(o.shape[1] for o in out)
+        data = np.concatenate(
+            [np.pad(o, ((0, 0), (0, width - o.shape[1]), (0, 0))) for o in out]
+        )
+        return Sequences(data, np.concatenate(lengths))
+
+    def _fitted_state(self):
+        return {
+            "n_features_in_": int(self.n_features_in_),
+            "model_kind": self._model_kind,
+            "model": self.model_.state_dict(),
+            "history_": list(self.history_),
+            **self._extra_fitted_state(),
+        }
+
+    def _set_fitted_state(self, state):
+        kind = state["model_kind"]
+        model = self._build_model(state["n_features_in_"], kind)
+        model.load_state_dict(state["model"])
+        self.model_ = model.eval()
+        self.n_features_in_ = state["n_features_in_"]
+        self._model_kind = kind
+        self.history_ = state["history_"]
+        self._state = TrainingState(epoch=len(self.history_), history=self.history_)
+        self._set_extra_fitted_state(state)
+
+    def _extra_fitted_state(self):
+        return {}
+
+    def _set_extra_fitted_state(self, state):
+        pass

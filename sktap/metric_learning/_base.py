@@ -1,0 +1,141 @@
+"""The learned-distance contract every sktap metric learner satisfies.
+
+In the spirit of metric-learn's ``BaseMetricLearner``: whatever a learner
+learns (a frame transform, an alignment network, both), what it exposes is
+the same, and :class:`~sktap.TAPKNeighborsClassifier` relies on nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import Sequences, check_sequence, check_sequences, to_tslearn
+from ..engine import PairKernel, check_n_jobs, check_working_memory, run_tiles
+
+__all__ = ["LearnedMetric", "SequenceMetricLearner"]
+
+
+class SequenceMetricLearner(TransformerMixin, BaseEstimator):
+    """Base class of learned sequence distances (the contract).
+
+    A learner maps sequences to frames (``encode``) and compares encoded
+    sequences with a :class:`~sktap.engine.PairKernel` (``distance_kernel``);
+    everything else follows from those two:
+
+    - ``transform(X)``: the encoded sequences in tslearn format;
+    - ``pairwise_distances(X, Y)``: tiled and memory-bounded (``working_memory``),
+      through joblib (``n_jobs``), with an optional progress bar;
+    - ``alignment(x, y)``: the soft alignment of one pair, where the distance
+      has one;
+    - ``get_metric()``: a picklable ``metric(x, y) -> float`` for
+      scikit-learn's ``metric=``.
+
+    Subclasses implement ``_encode_sequences(seqs)`` (validated, with the
+    fitted number of features), ``distance_kernel(symmetric=...)`` and
+    ``_pair_alignment(zx, zy)``, and set ``model_`` when fitted.
+    """
+
+    def _encode_sequences(self, seqs: Sequences) -> Sequences:  # pragma: no cover
+        raise NotImplementedError
+
+    def distance_kernel(self, *, symmetric=False) -> PairKernel:  # pragma: no cover
+        """The learned distance between *encoded* sequences, as a tile kernel."""
+        raise NotImplementedError
+
+    def _pair_alignment(self, zx, zy):  # pragma: no cover
+        raise NotImplementedError
+
+    def encode(self, X, *, name="X") -> Sequences:
+        """Validate ``X`` and apply the learned frame transform.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+
+        Returns
+        -------
+        Sequences
+            Zero-padded encoded frames and their lengths (which differ from
+            the input lengths when the encoder downsamples time).
+        """
+        check_is_fitted(self, "model_")
+        seqs = check_sequences(X, name=name, n_features=self.n_features_in_)
+        return self._encode_sequences(seqs)
+
+    def transform(self, X):
+        """Frame-transformed sequences ``h(X)`` in tslearn format.
+
+        Returns
+        -------
+        ndarray of shape (n_ts, max_len, n_components)
+            NaN after each sequence's end.
+        """
+        return to_tslearn(self.encode(X))
+
+    def pairwise_distances(
+        self, X, Y=None, *, symmetric=False, working_memory=None, n_jobs=None, verbose=0
+    ):
+        """Learned distances from each ``X[i]`` (source) to each ``Y[j]``.
+
+        Computed in tiles whose extra memory stays under ``working_memory``
+        MiB (scikit-learn's setting by default), through joblib.
+
+        Returns
+        -------
+        ndarray of shape (n_x, n_y)
+        """
+        budget = check_working_memory(working_memory)
+        check_n_jobs(n_jobs)
+        Zx = self.encode(X, name="X")
+        Zy = Zx if Y is None else self.encode(Y, name="Y")
+        kernel = self.distance_kernel(symmetric=symmetric)
+        out = run_tiles(kernel, Zx, Zy, budget, n_jobs, verbose)
+        return out.astype(np.float64)
+
+    def alignment(self, x, y):
+        """The soft alignment (Lx', Ly') of the encoded ``x`` onto the encoded ``y``.
+
+        Rows sum to ``1 / Lx'``. ``Lx'`` and ``Ly'`` are the encoded lengths
+        (the input lengths unless the encoder downsamples time).
+        """
+        check_is_fitted(self, "model_")
+        xs = check_sequence(x, name="x", n_features=self.n_features_in_)
+        ys = check_sequence(y, name="y", n_features=self.n_features_in_)
+        zx, zy = (
+            self._encode_sequences(Sequences(s[None], np.array([len(s)])))
+            for s in (xs, ys)
+        )
+        return self._pair_alignment(
+            zx.data[0, : zx.lengths[0]], zy.data[0, : zy.lengths[0]]
+        )
+
+    def get_metric(self, *, symmetric=False):
+        """A picklable callable ``metric(x, y) -> float`` with the learned distance.
+
+        Usable as scikit-learn's ``metric=``: there each row of a 2-D array
+        is one univariate sequence.
+        """
+        check_is_fitted(self, "model_")
+        return LearnedMetric(self, symmetric)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
+        tags.non_deterministic = False
+        return tags
+
+
+class LearnedMetric:
+    """``metric(x, y)`` with a fitted learner's distance."""
+
+    def __init__(self, learner, symmetric=False):
+        self.learner = learner
+        self.symmetric = symmetric
+
+    def __call__(self, x, y):
+        d = self.learner.pairwise_distances(
+            [np.asarray(x)], [np.asarray(y)], symmetric=self.symmetric
+        )
+        return float(d[0, 0])
