@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ..core import FrameMLP, encode_frames
+from ..core import encode_frames
 from ..engine import PairKernel, common_train_params, resolve_device
 from ..engine._persistence import register
-from ..engine._trainable import check_hidden_sizes, frame_width
-from ..metric_learning._trained import TrainedMetricLearner
+from ..metric_learning._trained import TrainedMetricLearner, frame_params
 
 __all__ = ["SoftDTWMetricLearner"]
 
@@ -25,12 +24,14 @@ class LearnedSoftDTW(nn.Module):
     pairs are grouped by their (Lx, Ly) and each group is one call.
     """
 
-    def __init__(self, frame, gamma):
+    def __init__(self, frame, gamma, scaler=None):
         super().__init__()
+        self.scaler = scaler
         self.frame = frame
         self.gamma = gamma
 
     def encode(self, x, lengths):
+        x, lengths = encode_frames(self.scaler, x, lengths)
         return encode_frames(self.frame, x, lengths)
 
     def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):
@@ -103,7 +104,8 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
 
     Other Parameters
     ----------------
-    hidden_layer_sizes, n_components, margin, alpha, beta, batch_size, \
+    encoder, hidden_layer_sizes, n_components, encoder_kernel_size, \
+    downsample, scale, precision, margin, alpha, beta, batch_size, \
     max_epochs, learning_rate, weight_decay, validation_fraction, \
     n_iter_no_change, device, random_state, verbose, callback, warm_start, \
     checkpoint_path
@@ -131,11 +133,13 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
     """
 
     _requires_labels = True
+    # soft-DTW has no alignment network to bucket or mine through: every
+    # minibatch scores all its pairs (grouped by length inside tslearn's loss)
+    _training_path = "all_pairs"
 
     _parameter_constraints = {
         "loss": [StrOptions({"triplet", "lifted", "binomial"})],
-        "hidden_layer_sizes": [tuple, list],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        **frame_params,
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
@@ -147,15 +151,20 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         self,
         loss="triplet",
         *,
-        hidden_layer_sizes=(1024, 1024),
-        n_components=None,
+        encoder="conv",
+        hidden_layer_sizes=(64, 64),
+        n_components=32,
+        encoder_kernel_size=5,
+        downsample="auto",
+        scale=True,
+        precision="float32",
         gamma=0.1,
         margin=0.1,
         alpha=40.0,
         beta=2.0,
-        batch_size=64,
-        max_epochs=50,
-        learning_rate=1e-4,
+        batch_size=32,
+        max_epochs=20,
+        learning_rate=3e-3,
         weight_decay=1e-4,
         validation_fraction=0.0,
         n_iter_no_change=None,
@@ -167,8 +176,13 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         checkpoint_path=None,
     ):
         self.loss = loss
+        self.encoder = encoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_components = n_components
+        self.encoder_kernel_size = encoder_kernel_size
+        self.downsample = downsample
+        self.scale = scale
+        self.precision = precision
         self.gamma = gamma
         self.margin = margin
         self.alpha = alpha
@@ -186,10 +200,9 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
 
-    def _build_model(self, n_features, supervised):
-        width = frame_width(self.n_components, n_features)
-        frame = FrameMLP(n_features, check_hidden_sizes(self.hidden_layer_sizes), width)
-        return LearnedSoftDTW(frame, self.gamma)
+    def _build_model(self, n_features, kind):
+        frame, _ = self._build_frame(n_features, kind["stride"])
+        return LearnedSoftDTW(frame, self.gamma, self._scaler(n_features))
 
     def distance_kernel(self, *, symmetric=False):
         """Learned soft-DTW between encoded sequences (symmetric already)."""

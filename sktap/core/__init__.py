@@ -4,18 +4,26 @@ Everything here takes padded tensors plus lengths, keeps their device and
 dtype, and supports autograd. :mod:`sktap.functional` is its public face.
 """
 
-from ._modules import FrameMLP, LearnedTAP, encode_frames, mask_frames
+from ._bucketed import padding_ratio, tap_pairs, tap_pairwise_bucketed
+from ._encoders import ConvFrameEncoder, choose_stride
+from ._modules import ChannelScaler, FrameMLP, LearnedTAP, encode_frames, mask_frames
 from ._nets import TAPNet, TAPTransNet
 from ._tap import frame_distances, tap_paired, tap_pairwise
 
 __all__ = [
+    "ChannelScaler",
+    "ConvFrameEncoder",
     "FrameMLP",
     "LearnedTAP",
     "TAPNet",
     "TAPTransNet",
+    "choose_stride",
     "encode_frames",
     "frame_distances",
     "mask_frames",
+    "padding_ratio",
     "tap_paired",
+    "tap_pairs",
     "tap_pairwise",
+    "tap_pairwise_bucketed",
 ]

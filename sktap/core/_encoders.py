@@ -173,6 +173,8 @@ class ConvFrameEncoder(nn.Module):
             widths[-1], self.n_components, 1, stride=1 if self.channels else self.stride
         )
 
+    returns_lengths = True  # forward maps (x, lengths) to (z, out_lengths)
+
     @property
     def receptive_field(self) -> int:
         """Input steps spanned by the window one output frame depends on.

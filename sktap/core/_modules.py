@@ -7,7 +7,7 @@ from torch import nn
 
 from ._tap import tap_pairwise
 
-__all__ = ["FrameMLP", "LearnedTAP", "encode_frames", "mask_frames"]
+__all__ = ["ChannelScaler", "FrameMLP", "LearnedTAP", "encode_frames", "mask_frames"]
 
 
 def mask_frames(z, lengths):
@@ -52,6 +52,35 @@ class FrameMLP(nn.Module):
         return nn.functional.normalize(self.layers(x), dim=-1)
 
 
+class ChannelScaler(nn.Module):
+    """Per-channel standardisation ``(x - mean) / scale`` with stored statistics.
+
+    The statistics are buffers (saved with the model's weights); padding
+    stays zero.
+    """
+
+    returns_lengths = True
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    @torch.no_grad()
+    def fit(self, x, lengths):
+        """Set mean and scale from the valid frames of ``x`` (n, L, d)."""
+        valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+        frames = x[valid].double()  # (n_frames, d)
+        self.mean.copy_(frames.mean(dim=0))
+        std = frames.std(dim=0, unbiased=False)
+        self.scale.copy_(torch.where(std > 1e-12 * (1 + frames.abs().max()), std, 1.0))
+        return self
+
+    def forward(self, x, lengths):
+        z = (x - self.mean.to(x.dtype)) / self.scale.to(x.dtype)
+        return mask_frames(z, lengths), lengths
+
+
 class LearnedTAP(nn.Module):
     """A frame transform ``h`` followed by TAP with alignment network ``f``.
 
@@ -61,15 +90,19 @@ class LearnedTAP(nn.Module):
         ``h``; ``None`` keeps the frames as they are.
     align : torch.nn.Module or None
         ``f`` (e.g. :class:`sktap.TAPNet`); ``None`` is the parameter-free TAP.
+    scaler : ChannelScaler or None
+        Input standardisation applied before ``frame``.
     """
 
-    def __init__(self, frame=None, align=None):
+    def __init__(self, frame=None, align=None, scaler=None):
         super().__init__()
+        self.scaler = scaler
         self.frame = frame
         self.align = align
 
     def encode(self, x, lengths):
         """``(z, out_lengths)``: the frames TAP compares."""
+        x, lengths = encode_frames(self.scaler, x, lengths)
         return encode_frames(self.frame, x, lengths)
 
     def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):

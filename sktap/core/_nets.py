@@ -1,7 +1,7 @@
 """Alignment prediction networks.
 
 A network maps a batch of padded pairs to alignment logits ``S`` of shape
-``(n_pairs, Lx, Ly)``; the core (:mod:`sktap._tap`) turns them into the
+``(n_pairs, Lx, Ly)``; the core (:mod:`sktap.core`) turns them into the
 alignment ``T`` by a masked softmax over target frames and the L1 step.
 Each network implements::
 

@@ -30,11 +30,18 @@ def frame_distances(x, y, *, paired: bool = False):
     return _pairwise_distances(x, y).view(a, b, x.shape[1], y.shape[1])
 
 
+_LOW = (torch.bfloat16, torch.float16)
+
+
 def _cdist(x, y):
     # Direct differences, not the |x|^2 + |y|^2 - 2xy expansion: near-equal
     # frames lose all precision there (sqrt amplifies the cancellation), and
-    # this is O(Lx Ly d), small next to the network's convolutions.
-    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+    # this is O(Lx Ly d), small next to the network's convolutions. Frames
+    # from a mixed-precision encoder are compared in float32 all the same.
+    if x.dtype in _LOW or y.dtype in _LOW:
+        x, y = x.float(), y.float()
+    with torch.autocast(x.device.type, enabled=False):
+        return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def _pairs(x, y):

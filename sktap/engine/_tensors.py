@@ -29,6 +29,10 @@ class TensorSequences:
     def __len__(self) -> int:
         return self.data.shape[0]
 
+    def __getitem__(self, item):
+        """``(data, lengths)`` of a slice or index array, untrimmed."""
+        return self.data[item], self.lengths[item]
+
     def batch(self, indices):
         """``(data (b, L_b, d), lengths (b,))`` trimmed to the longest selected."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from .._validation import Sequences
+from ..core import TAPNet, TAPTransNet
 from ._device import resolve_device
 from ._tensors import TensorSequences, build_seeded, generator_from
 from ._training import TrainingConfig, TrainingState, load_checkpoint, train
 
-__all__ = ["TrainableMixin", "frame_width"]
+__all__ = ["TrainableMixin", "alignment_network", "check_hidden_sizes", "frame_width"]
 
 _MIN_COMPONENTS = 8
 _ENCODE_BATCH = 256
@@ -47,6 +48,37 @@ def check_hidden_sizes(hidden_layer_sizes) -> tuple[int, ...]:
     if any(not isinstance(h, Integral) or isinstance(h, bool) or h < 1 for h in hidden):
         raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}")
     return hidden
+
+
+def alignment_network(alignment_net, width, tap_channels, tap_kernel_sizes):
+    """The alignment network an estimator's ``alignment_net`` parameter names.
+
+    "tapnet": :class:`~sktap.TAPNet` (``tap_channels``, ``tap_kernel_sizes``);
+    "trans": :class:`~sktap.TAPTransNet` over frames of ``width``; a callable:
+    ``alignment_net(width)``, which must return a module.
+    """
+    if alignment_net == "tapnet":
+        return TAPNet(tap_channels, tap_kernel_sizes)
+    if alignment_net == "trans":
+        return TAPTransNet(width)
+    net = alignment_net(width)
+    if not isinstance(net, torch.nn.Module):
+        raise TypeError(
+            "alignment_net(n_components) must return a torch.nn.Module; got "
+            f"{type(net).__name__}"
+        )
+    return net
+
+
+def refuse_code_params(estimator, *names):
+    """Raise a clear error when a parameter holding code would be saved."""
+    for name in names:
+        value = getattr(estimator, name)
+        if callable(value) and not isinstance(value, str):
+            raise ValueError(
+                f"an estimator whose {name} is a callable cannot be saved in "
+                "sktap's safe format (the callable is code); pickle it instead"
+            )
 
 
 class TrainableMixin:

@@ -125,22 +125,28 @@ def _optimizer_to_cpu(state):
 
 
 def _run_epoch(model, optimizer, train_step, source, rng, verbose, epoch):
+    """One epoch; returns the mean of each logged value over its batches.
+
+    Losses and logs stay on the device until the epoch ends: reading a CUDA
+    value per batch would synchronise the device each time. A non-finite
+    loss is therefore detected at the end of the epoch (the caller restores
+    the last completed epoch's weights either way).
+    """
     model.train()
     totals, n_batches = {}, 0
     batches = progress(source(rng), verbose, f"epoch {epoch}", total=len(source))
     for batch in batches:
         loss, logs = train_step(batch)
-        if not torch.isfinite(loss.detach()):
-            raise FloatingPointError(
-                f"loss became {float(loss.detach())} in epoch {epoch}"
-            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         n_batches += 1
-        for k, v in {"loss": float(loss.detach()), **logs}.items():
-            totals[k] = totals.get(k, 0.0) + float(v)
-    return {k: v / max(n_batches, 1) for k, v in totals.items()}
+        for k, v in {"loss": loss.detach(), **logs}.items():
+            totals[k] = totals.get(k, 0.0) + v
+    means = {k: float(v) / max(n_batches, 1) for k, v in totals.items()}
+    if not math.isfinite(means.get("loss", 0.0)):
+        raise FloatingPointError(f"loss became {means['loss']} in epoch {epoch}")
+    return means
 
 
 def _track_best(state, logs, config):

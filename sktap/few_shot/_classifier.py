@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import Sequences, check_sequences
-from ..core import FrameMLP, TAPNet
+from ..core import FrameMLP
 from ..engine import (
     TensorSequences,
     build_seeded,
@@ -28,13 +28,19 @@ from ..engine._persistence import (
     classes_state,
     register,
 )
-from ..engine._trainable import TrainableMixin, check_hidden_sizes, frame_width
+from ..engine._trainable import (
+    TrainableMixin,
+    alignment_network,
+    check_hidden_sizes,
+    frame_width,
+    refuse_code_params,
+)
 from ..engine._training import Episodes
 from ._base import FewShotClassifierBase
-from ._episodes import run_episodes
 from ._model import FewShotTAP, FrameSelfAttention
 from ._sampler import EpisodeSampler
 from ._scoring import episode_shape, tap_scorer
+from ._steps import make_episode_step, make_validation
 
 __all__ = ["TAPFewShotClassifier"]
 
@@ -74,7 +80,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         Training episodes, rounded up to a multiple of
         ``validation_interval`` (training runs in rounds of that many).
     backbone : callable or None, default=None
-        Frame encoder ``h``. None: :class:`~sktap._modules.FrameMLP`, a
+        Frame encoder ``h``. None: :class:`~sktap.core.FrameMLP`, a
         per-frame MLP ``d -> hidden_layer_sizes -> n_components`` with ReLU
         and L2-normalised output. Otherwise ``backbone(d)`` must return a
         ``torch.nn.Module`` mapping (batch, L, d) to (batch, L, d'); it is
@@ -88,6 +94,11 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         (a frame L2-normalised in few dimensions keeps little information).
     self_attention : bool, default=False
         SA-TAP: self-attention over each sequence's frames after ``h``.
+    alignment_net : {"tapnet", "trans"} or callable, default="tapnet"
+        The alignment network, as in :class:`sktap.TAPMetricLearner`:
+        :class:`sktap.TAPNet`, :class:`sktap.TAPTransNet`, or
+        ``factory(n_components) -> torch.nn.Module`` (then ``save`` refuses;
+        pickle instead).
     tap_channels, tap_kernel_sizes : tuple of int, default=(64, 64), (5, 5, 3)
         Architecture of :class:`sktap.TAPNet` (the paper's few-shot setting).
     optimizer : {"adam", "sgd"}, default="adam"
@@ -187,6 +198,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         "hidden_layer_sizes": [tuple, list],
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "self_attention": ["boolean"],
+        "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
         "tap_channels": [tuple, list],
         "tap_kernel_sizes": [tuple, list],
         "optimizer": [StrOptions({"adam", "sgd"})],
@@ -210,6 +222,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         hidden_layer_sizes=(1024,),
         n_components=None,
         self_attention=False,
+        alignment_net="tapnet",
         tap_channels=(64, 64),
         tap_kernel_sizes=(5, 5, 3),
         optimizer="adam",
@@ -234,6 +247,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_components = n_components
         self.self_attention = self_attention
+        self.alignment_net = alignment_net
         self.tap_channels = tap_channels
         self.tap_kernel_sizes = tap_kernel_sizes
         self.optimizer = optimizer
@@ -284,7 +298,11 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         attention = None
         if self.self_attention:
             attention = seeded(lambda: FrameSelfAttention(width))
-        align = seeded(lambda: TAPNet(self.tap_channels, self.tap_kernel_sizes))
+        align = seeded(
+            lambda: alignment_network(
+                self.alignment_net, width, self.tap_channels, self.tap_kernel_sizes
+            )
+        )
         return FewShotTAP(backbone, attention, align)
 
     def _new_model(self, n_features, kind, generator):
@@ -334,7 +352,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         # every round: a resumed fit then replays the episodes of the
         # uninterrupted run.
         sampler = EpisodeSampler(codes[train_idx], *shape, random_state=rng)
-        step = self._make_step(
+        step = make_episode_step(
             model, TensorSequences(seqs.take(train_idx), device), sampler.n_way
         )
         validate = None
@@ -360,36 +378,20 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         self._store_support(seqs, y)
         return self
 
-    def _make_step(self, model, data, n_way):
-        def step(ep):
-            x, lengths = data.batch(np.concatenate([ep.support_idx, ep.query_idx]))
-            z, lengths = model.encode(x, lengths)  # support and query in one pass
-            ns = len(ep.support_idx)
-            scores = model.pair_scores(z[ns:], lengths[ns:], z[:ns], lengths[:ns])
-            labels = torch.as_tensor(ep.support_labels, device=z.device)
-            onehot = torch.nn.functional.one_hot(labels, n_way).to(scores.dtype)
-            logits = scores @ onehot  # (n_q, n_way): Eq. 8 sums over the shots
-            target = torch.as_tensor(ep.query_labels, device=z.device)
-            loss = torch.nn.functional.cross_entropy(logits, target)
-            accuracy = (logits.argmax(dim=1) == target).double().mean()
-            return loss, {"episode_accuracy": float(accuracy)}
-
-        return step
-
     def _make_validation(self, model, seqs, labels, rng, device):
         shape = episode_shape(
             labels, self.n_way, self.k_shot, self.n_query, "validation"
         )
         seed = rng.randint(2**31 - 1)
-
-        def validate():
-            # The same episodes every round, so rounds compare fairly.
-            sampler = EpisodeSampler(labels, *shape, random_state=seed)
-            scorer = tap_scorer(model, self._encode(seqs, model, device), device)
-            accuracy, _ = run_episodes(scorer, sampler, self.n_validation_episodes)
-            return 1.0 - accuracy
-
-        return validate
+        return make_validation(
+            lambda: self._encode(seqs, model, device),
+            model,
+            labels,
+            shape,
+            seed,
+            self.n_validation_episodes,
+            device,
+        )
 
     # -- scoring (used by predict and evaluate_episodes) -----------------
     def _check_ready(self):
@@ -428,6 +430,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
                 "safe format (the backbone is code); pickle it instead, or save "
                 "model_.state_dict() and rebuild"
             )
+        refuse_code_params(self, "alignment_net")
         super().save(path)
 
     save.__doc__ = SaveMixin.save.__doc__

@@ -9,6 +9,7 @@ from ._metric import (
     get_metric_loss,
     lifted_structure_loss,
 )
+from ._mining import loss_from_pairs, mined_pairs, mining_fraction
 from ._self_supervised import (
     SelfSupervisedAlignmentLoss,
     ground_truth_alignments,
@@ -25,5 +26,8 @@ __all__ = [
     "get_metric_loss",
     "ground_truth_alignments",
     "lifted_structure_loss",
+    "loss_from_pairs",
+    "mined_pairs",
+    "mining_fraction",
     "self_supervised_loss",
 ]

@@ -6,13 +6,82 @@ import numpy as np
 import torch
 
 from ..augment import augment_batch
-from ..losses import self_supervised_loss
+from ..core import tap_pairs, tap_pairwise_bucketed
+from ..losses import (
+    LiftedStructureLoss,
+    loss_from_pairs,
+    mined_pairs,
+    self_supervised_loss,
+)
+
+# Above this fraction of the batch's pairs carrying gradient, recomputing
+# them costs more than the all-pairs backward it saves (the no-grad pass
+# that finds them is about half a forward + backward).
+_MINING_PAYS_BELOW = 0.5
 
 __all__ = ["make_train_step", "make_validation"]
 
 
+class _Encoder:
+    """``model.encode`` as the self-supervised loss's ``transform``."""
+
+    returns_lengths = True
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x, lengths):
+        return self.model.encode(x, lengths)
+
+
+def metric_term(model, x, lx, labels, metric, path):
+    """The metric loss of one batch and the fraction of pairs it mines.
+
+    ``path="mined"`` (the default of the estimators) computes exactly the
+    all-pairs loss and gradients, faster: the frames are encoded once and
+    the B x B distances are computed in length buckets (each block padded
+    to its own longest sequences). For the hard-mined losses (triplet,
+    binomial) the distances are first computed without autograd and the
+    pairs that carry gradient are found; when they are few (as soon as
+    classes separate) only those are recomputed with autograd, otherwise
+    all pairs are. The choice depends on the batch alone, so a resumed fit
+    repeats the uninterrupted one exactly. ``path="all_pairs"`` is the plain
+    computation (every pair padded to the batch's longest sequence, all
+    with autograd), kept for comparisons.
+    """
+    if path == "all_pairs":
+        dist = model(x, lx)  # (B, B), all pairs in one batched call
+        return metric(dist, labels), None
+    z, lz = model.encode(x, lx)
+    if isinstance(metric, LiftedStructureLoss):  # it reads every pair
+        return metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels), None
+    with torch.no_grad():
+        dist = tap_pairwise_bucketed(z, lz, z, lz, model.align)
+    rows, cols = mined_pairs(dist, labels, metric)
+    fraction = len(rows) / dist.numel()
+    if fraction > _MINING_PAYS_BELOW:
+        loss = metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels)
+        return loss, fraction
+    pair_dist = tap_pairs(z, lz, rows, cols, model.align)
+    loss = loss_from_pairs(
+        pair_dist, rows, cols, labels, len(labels), metric, dist=dist
+    )
+    # a non-finite distance mines nothing, yet must still stop training
+    return loss + 0.0 * dist.sum(), fraction
+
+
 def make_train_step(
-    model, data, seqs, y_t, rng, *, metric, augment, self_supervised_weight
+    model,
+    data,
+    seqs,
+    y_t,
+    rng,
+    *,
+    metric,
+    augment,
+    self_supervised_weight,
+    path="mined",
+    precision="float32",
 ):
     """``step(indices) -> (loss, logs)`` for the loop.
 
@@ -31,25 +100,40 @@ def make_train_step(
         ``metric(dist (B, B), labels (B,)) -> loss``.
     augment : bool
     self_supervised_weight : float
+    path : {"mined", "all_pairs"}, default="mined"
+        How the metric term is computed (see :func:`metric_term`).
+    precision : {"float32", "bfloat16"}, default="float32"
+        "bfloat16": the encoder's and the alignment network's layers run
+        under autocast in bfloat16; frame distances, softmax and losses
+        stay in float32.
     """
-    use_ssl = augment and (self_supervised_weight > 0 or y_t is None)
+    # fit(X) without labels learns from the self-supervised term alone
+    use_ssl = y_t is None or (augment and self_supervised_weight > 0)
     ssw = self_supervised_weight if y_t is not None else 1.0
+
+    encoder = _Encoder(model)
 
     def step(idx, aug_rng=None):
         x, lx = data.batch(idx)
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=low):
+            return _terms(idx, x, lx, aug_rng)
+
+    low = precision == "bfloat16"
+
+    def _terms(idx, x, lx, aug_rng):
         logs, total = {}, 0.0
         if metric is not None:
-            dist = model(x, lx)  # (B, B), all pairs in one batched call
-            m = metric(dist, y_t[torch.as_tensor(idx, device=x.device)])
-            logs["metric_loss"] = float(m.detach())
+            labels = y_t[torch.as_tensor(idx, device=x.device)]
+            m, fraction = metric_term(model, x, lx, labels, metric, path)
+            logs["metric_loss"] = m.detach()
+            if fraction is not None:
+                logs["mined_fraction"] = fraction
             total = total + m
         if use_ssl:
             raw = seqs.data[idx, : x.shape[1]]
             aug, la, G = augment_batch(raw, seqs.lengths[idx], aug_rng or rng)
-            s = self_supervised_loss(
-                model.align, x, lx, aug, la, G, transform=model.frame
-            )
-            logs["self_supervised_loss"] = float(s.detach())
+            s = self_supervised_loss(model.align, x, lx, aug, la, G, transform=encoder)
+            logs["self_supervised_loss"] = s.detach()
             total = total + ssw * s
         return total, logs
 

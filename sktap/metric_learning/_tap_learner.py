@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..core import FrameMLP, LearnedTAP, TAPNet, TAPTransNet
+from ..core import LearnedTAP
 from ..engine import TAPKernel, common_train_params, resolve_device
 from ..engine._persistence import SaveMixin, register
-from ..engine._trainable import check_hidden_sizes, frame_width
+from ..engine._trainable import alignment_network, refuse_code_params
 from ..metrics import tap_alignment as _tap_alignment
 from ._base import LearnedMetric
-from ._trained import TrainedMetricLearner
+from ._trained import TrainedMetricLearner, frame_params
 
 __all__ = ["LearnedTAPMetric", "TAPMetricLearner"]
 
@@ -22,26 +22,76 @@ LearnedTAPMetric = LearnedMetric  # the name sktap 0.1 used
 
 @register
 class TAPMetricLearner(TrainedMetricLearner):
-    """Learn a TAP distance: a per-frame MLP ``h`` and the alignment network ``f``.
+    """Learn a TAP distance: a frame encoder ``h`` and the alignment network ``f``.
 
     With labels, ``fit(X, y)`` minimises a metric loss on the B x B TAP
-    distances of each batch (all pairs in one batched call) plus, when
-    ``augment=True``, the self-supervised alignment loss of each sequence
-    against a random blur or merge of itself (paper section 3.2, Eq. 10).
-    Without labels, ``fit(X)`` learns ``f`` alone from the self-supervised
-    loss, with ``h`` the identity (paper appendix A.1).
+    distances of each minibatch plus, when ``augment=True``, the
+    self-supervised alignment loss of each sequence against a random blur or
+    merge of itself (paper section 3.2, Eq. 10). Without labels, ``fit(X)``
+    learns ``f`` alone from the self-supervised loss, with ``h`` the
+    identity (paper appendix A.1).
+
+    The defaults are sktap's, chosen by ``benchmarks/bench_accuracy.py`` on
+    seven real data sets (``docs/benchmarks.md``), not the paper's: they
+    differ in the frame encoder (1-D convolutions over time instead of a
+    per-frame MLP, so that a frame sees its neighbours), input scaling,
+    temporal downsampling of long series, sizes, learning rate, batch size
+    and epochs, and the self-supervised term is off. The paper's
+    configuration is one set of parameters away::
+
+        TAPMetricLearner(
+            encoder="mlp",
+            hidden_layer_sizes=(1024, 1024),
+            n_components=None,
+            scale=False,
+            downsample=1,
+            tap_channels=(30, 30),
+            augment=True,
+            batch_size=64,
+            learning_rate=1e-4,
+            max_epochs=100,
+        )
+
+    Training steps are exact and cheap: the frames of a minibatch are
+    encoded once, its B x B distances are computed in length buckets, and
+    for the hard-mined losses (triplet, binomial) only the pairs that carry
+    gradient are recomputed with autograd once classes separate; loss and
+    gradients equal the all-pairs computation.
 
     Parameters
     ----------
     loss : {"triplet", "lifted", "binomial"}, default="triplet"
         Batch-hard triplet (Eq. 4), lifted structure (Eq. 5) or binomial
         deviance with hard mining (Eqs. 6-7).
-    hidden_layer_sizes : tuple of int, default=(1024, 1024)
-        Hidden widths of ``h``.
-    n_components : int, optional
-        Output dimension of ``h``. None: the input dimension ``d``, but at
-        least 8, because frames are L2-normalised and a 1-D unit vector is
-        only a sign (univariate series would lose all shape).
+    encoder : {"conv", "mlp"}, default="conv"
+        The frame encoder ``h``. "conv": :class:`~sktap.core.ConvFrameEncoder`,
+        1-D convolutions over time (kernel ``encoder_kernel_size``, one
+        hidden layer per entry of ``hidden_layer_sizes``, receptive field
+        9 steps by default) then a pointwise layer; "mlp": the paper's
+        per-frame MLP. Both L2-normalise their output frames.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        Hidden widths (channels) of ``h``.
+    n_components : int or None, default=32
+        Output width of ``h``. None: the input width ``d``, but at least 8
+        (a 1-D unit vector is only a sign).
+    encoder_kernel_size : int, default=5
+        Kernel of the convolutional encoder's hidden layers (odd).
+    downsample : "auto" or int, default="auto"
+        Temporal stride of the convolutional encoder. "auto": the smallest
+        stride that brings the longest training series to at most 64
+        frames, so TAP's ``Lx x Ly`` grid stays bounded on long series
+        (1 for the MLP encoder and whenever the self-supervised term is
+        used, whose ground truth aligns frame to frame). The distance and
+        :meth:`alignment` are then between downsampled frames.
+    scale : bool, default=True
+        Standardise each input channel with the mean and standard deviation
+        of the training frames (fitted in ``fit``, saved with the model), so
+        raw features of any scale train without a separate scaler.
+    precision : {"float32", "bfloat16"}, default="float32"
+        "bfloat16": the encoder's and the alignment network's layers train
+        under autocast in bfloat16 and the network predicts in bfloat16;
+        frame distances, softmax and losses stay in float32. About twice
+        the throughput on CPUs with bf16 dot products and on GPUs.
     alignment_net : {"tapnet", "trans"} or callable, default="tapnet"
         The alignment network ``f``. "tapnet": :class:`sktap.TAPNet` with
         ``tap_channels`` and ``tap_kernel_sizes``; "trans":
@@ -51,20 +101,21 @@ class TAPMetricLearner(TrainedMetricLearner):
         contract of :mod:`sktap.core` (set ``needs_frames = True`` on it to
         receive the frames ``x`` and ``y``). A learner with a callable
         cannot be written with ``save`` (pickle it instead).
-    tap_channels, tap_kernel_sizes : tuple of int, default=(30, 30), (5, 5, 3)
+    tap_channels, tap_kernel_sizes : tuple of int, default=(8, 8), (5, 5, 3)
         Architecture of :class:`sktap.TAPNet` (``alignment_net="tapnet"``).
-    augment : bool, default=True
-        Add the self-supervised term (supervised fit); ``fit(X)`` needs it.
+    augment : bool, default=False
+        Add the self-supervised term to a supervised fit (``fit(X)`` without
+        labels always uses it).
     self_supervised_weight : float, default=1.0
         Weight of the self-supervised term.
     margin : float, default=0.1
         Margin of the triplet loss and of hard mining (binomial).
     alpha, beta : float, default=40, 2
         Scales of the lifted and binomial losses.
-    batch_size : int, default=64
+    batch_size : int, default=32
         Sequences per batch (capped at the number of training sequences).
-    max_epochs : int, default=50
-    learning_rate, weight_decay : float, default=1e-4, 1e-4
+    max_epochs : int, default=20
+    learning_rate, weight_decay : float, default=3e-3, 1e-4
         Adam's settings.
     validation_fraction : float, default=0.0
         Held out (stratified) to monitor a validation loss; the best epoch's
@@ -95,11 +146,13 @@ class TAPMetricLearner(TrainedMetricLearner):
     Attributes
     ----------
     model_ : torch.nn.Module
-        The learned :class:`~sktap._modules.LearnedTAP` (on the CPU).
+        The learned :class:`~sktap.core.LearnedTAP` (on the CPU).
     n_features_in_ : int
         Features per time step seen in ``fit``.
     supervised_ : bool
         Whether the last fit had labels.
+    stride_ : int
+        Temporal stride of the encoder (1: no downsampling).
     history_ : list of dict
         Per-epoch logs (losses, validation loss, seconds).
 
@@ -130,8 +183,7 @@ class TAPMetricLearner(TrainedMetricLearner):
 
     _parameter_constraints = {
         "loss": [StrOptions({"triplet", "lifted", "binomial"})],
-        "hidden_layer_sizes": [tuple, list],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        **frame_params,
         "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
         "tap_channels": [tuple, list],
         "tap_kernel_sizes": [tuple, list],
@@ -147,19 +199,24 @@ class TAPMetricLearner(TrainedMetricLearner):
         self,
         loss="triplet",
         *,
-        hidden_layer_sizes=(1024, 1024),
-        n_components=None,
+        encoder="conv",
+        hidden_layer_sizes=(64, 64),
+        n_components=32,
+        encoder_kernel_size=5,
+        downsample="auto",
+        scale=True,
+        precision="float32",
         alignment_net="tapnet",
-        tap_channels=(30, 30),
+        tap_channels=(8, 8),
         tap_kernel_sizes=(5, 5, 3),
-        augment=True,
+        augment=False,
         self_supervised_weight=1.0,
         margin=0.1,
         alpha=40.0,
         beta=2.0,
-        batch_size=64,
-        max_epochs=50,
-        learning_rate=1e-4,
+        batch_size=32,
+        max_epochs=20,
+        learning_rate=3e-3,
         weight_decay=1e-4,
         validation_fraction=0.0,
         n_iter_no_change=None,
@@ -171,8 +228,13 @@ class TAPMetricLearner(TrainedMetricLearner):
         checkpoint_path=None,
     ):
         self.loss = loss
+        self.encoder = encoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_components = n_components
+        self.encoder_kernel_size = encoder_kernel_size
+        self.downsample = downsample
+        self.scale = scale
+        self.precision = precision
         self.alignment_net = alignment_net
         self.tap_channels = tap_channels
         self.tap_kernel_sizes = tap_kernel_sizes
@@ -195,33 +257,24 @@ class TAPMetricLearner(TrainedMetricLearner):
         self.checkpoint_path = checkpoint_path
 
     # -- model -----------------------------------------------------------
-    def _build_model(self, n_features, supervised):
+    def _build_model(self, n_features, kind):
         frame, width = None, n_features
-        if supervised:
-            width = frame_width(self.n_components, n_features)
-            frame = FrameMLP(
-                n_features, check_hidden_sizes(self.hidden_layer_sizes), width
-            )
-        return LearnedTAP(frame, self._build_alignment_net(width))
+        if kind["supervised"]:
+            frame, width = self._build_frame(n_features, kind["stride"])
+        align = self._build_alignment_net(width)
+        return LearnedTAP(frame, align, self._scaler(n_features))
 
     def _build_alignment_net(self, width):
-        if self.alignment_net == "tapnet":
-            return TAPNet(self.tap_channels, self.tap_kernel_sizes)
-        if self.alignment_net == "trans":
-            return TAPTransNet(width)
-        net = self.alignment_net(width)
-        if not isinstance(net, torch.nn.Module):
-            raise TypeError(
-                "alignment_net(n_components) must return a torch.nn.Module; got "
-                f"{type(net).__name__}"
-            )
-        return net
+        return alignment_network(
+            self.alignment_net, width, self.tap_channels, self.tap_kernel_sizes
+        )
 
     # -- the learned distance (the contract) ----------------------------
     def distance_kernel(self, *, symmetric=False):
         """Learned TAP between encoded sequences, as a tile kernel."""
+        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
         return TAPKernel(
-            self.model_.align, resolve_device(self.device), symmetric=symmetric
+            self.model_.align, resolve_device(self.device), dtype, symmetric
         )
 
     def _pair_alignment(self, zx, zy):
@@ -232,11 +285,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         return self.alignment(x, y)
 
     def save(self, path):
-        if callable(self.alignment_net):
-            raise ValueError(
-                "a learner whose alignment_net is a callable cannot be saved in "
-                "sktap's safe format (the factory is code); pickle it instead"
-            )
+        refuse_code_params(self, "alignment_net")
         super().save(path)
 
     save.__doc__ = SaveMixin.save.__doc__

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._validation import check_sequences
+from ..core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
 from ..engine import TensorSequences, check_labels, resolve_device, split_validation
 from ..engine._persistence import SaveMixin
-from ..engine._trainable import TrainableMixin
+from ..engine._trainable import TrainableMixin, check_hidden_sizes, frame_width
 from ..engine._training import EpochBatches
 from ..losses import get_metric_loss
 from ._base import SequenceMetricLearner
 from ._steps import make_train_step, make_validation
 
-__all__ = ["TrainedMetricLearner"]
+__all__ = ["TrainedMetricLearner", "frame_params"]
+
+# Longest encoded sequence that downsample="auto" aims at: TAP's cost grows
+# with Lx * Ly, and 64 frames keep a pair's grid at 4,096 cells.
+AUTO_TARGET_LENGTH = 64
+
+frame_params = {
+    "encoder": [StrOptions({"conv", "mlp"})],
+    "hidden_layer_sizes": [tuple, list],
+    "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
+    "downsample": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "scale": ["boolean"],
+    "precision": [StrOptions({"float32", "bfloat16"})],
+}
 
 
 class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
@@ -31,6 +49,36 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
     augment = False
     self_supervised_weight = 0.0
     _requires_labels = False
+
+    # -- the frame encoder h (shared by every learner) --------------------
+    def _build_frame(self, n_features, stride):
+        """``(h, width)``: the frame encoder and its output width."""
+        hidden = check_hidden_sizes(self.hidden_layer_sizes)
+        width = frame_width(self.n_components, n_features)
+        if self.encoder == "mlp":
+            if stride != 1:
+                raise ValueError(
+                    "encoder='mlp' compares frames one by one and cannot "
+                    f"downsample; got downsample={self.downsample!r}"
+                )
+            return FrameMLP(n_features, hidden, width), width
+        # a first-layer window at least as wide as the stride reads every step
+        kernel = max(self.encoder_kernel_size, 2 * (stride // 2) + 1)
+        frame = ConvFrameEncoder(
+            n_features, width, channels=hidden, kernel_size=kernel, stride=stride
+        )
+        return frame, width
+
+    def _stride(self, seqs, uses_augment):
+        if self.downsample != "auto":
+            return int(self.downsample)
+        if uses_augment or self.encoder == "mlp":
+            # the augmentations' ground-truth alignments are frame to frame
+            return 1
+        return choose_stride(int(seqs.lengths.max()), AUTO_TARGET_LENGTH)
+
+    def _scaler(self, n_features):
+        return ChannelScaler(n_features) if self.scale else None
 
     def _metric_loss(self):
         kwargs = {
@@ -59,14 +107,20 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         supervised = y is not None
         if not supervised and self._requires_labels:
             raise ValueError(f"{type(self).__name__}.fit needs labels y")
-        if not supervised and not self.augment:
-            raise ValueError("fit(X) without labels needs augment=True")
         seqs = check_sequences(X)
         labels = check_labels(y, len(seqs)) if supervised else None
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        model = self._start_model(seqs.n_features, supervised, rng)
+        uses_augment = not supervised or (
+            self.augment and self.self_supervised_weight > 0
+        )
+        stride = self._stride(seqs, uses_augment) if supervised else 1
+        kind = {"supervised": supervised, "stride": stride}
+        model = self._start_model(seqs.n_features, kind, rng)
+        if model.scaler is not None and self._state.epoch == 0:
+            model.scaler.fit(torch.as_tensor(seqs.data), torch.as_tensor(seqs.lengths))
         self.supervised_ = supervised
+        self.stride_ = stride
         train_idx, val_idx = split_validation(
             len(seqs), labels, self.validation_fraction, rng
         )
@@ -81,6 +135,8 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
             metric=self._metric_loss() if supervised else None,
             augment=self.augment,
             self_supervised_weight=self.self_supervised_weight,
+            path=getattr(self, "_training_path", "mined"),
+            precision=self.precision,
         )
         validate = None
         if len(val_idx):
@@ -89,7 +145,7 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         batches = EpochBatches(train_idx, self.batch_size)
         return self._train_model(
             model,
-            supervised,
+            kind,
             seqs.n_features,
             batches,
             step,
@@ -100,12 +156,10 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         )
 
     def _encode_sequences(self, seqs):
-        if self.model_.frame is None:
+        if self.model_.frame is None and self.model_.scaler is None:
             return seqs
         return self._encode(seqs)
 
-    def _extra_fitted_state(self):
-        return {"supervised_": bool(self.supervised_)}
-
     def _set_extra_fitted_state(self, state):
-        self.supervised_ = state["supervised_"]
+        self.supervised_ = state["model_kind"]["supervised"]
+        self.stride_ = state["model_kind"]["stride"]

@@ -34,34 +34,9 @@ from ..engine._persistence import (
     restore_estimator,
 )
 from ..metric_learning import SequenceMetricLearner
+from ._topk import mean_pool, merge_topk, sorted_topk
 
 __all__ = ["TAPKNeighborsClassifier"]
-
-
-def _mean_pool(seqs: Sequences) -> np.ndarray:
-    """Mean frame of each sequence, (n_ts, d); padding is zero so it drops out."""
-    return seqs.data.sum(axis=1) / seqs.lengths[:, None]
-
-
-def _merge_topk(best_d, best_i, rows, cols, block, k):
-    """Fold a block (r, c) of distances into the running k best of ``rows``."""
-    d = np.concatenate([best_d[rows], block], axis=1)  # (r, k + c)
-    i = np.concatenate([best_i[rows], np.broadcast_to(cols, block.shape)], axis=1)
-    if d.shape[1] > k:
-        keep = np.argpartition(d, k - 1, axis=1)[:, :k]
-        d = np.take_along_axis(d, keep, axis=1)
-        i = np.take_along_axis(i, keep, axis=1)
-    best_d[rows], best_i[rows] = d, i
-
-
-def _sorted_topk(dist, ind, k):
-    """The k smallest of each row, sorted by distance, then index (for ties)."""
-    if dist.shape[1] > k:
-        keep = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        dist = np.take_along_axis(dist, keep, axis=1)
-        ind = np.take_along_axis(ind, keep, axis=1)
-    order = np.lexsort((ind, dist), axis=1)
-    return np.take_along_axis(dist, order, 1), np.take_along_axis(ind, order, 1)
 
 
 @register
@@ -254,9 +229,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         self.train_sequences_ = train
         self.prefilter_ = None
         if self.n_candidates is not None:
-            self.prefilter_ = NearestNeighbors(n_jobs=self.n_jobs).fit(
-                _mean_pool(train)
-            )
+            self.prefilter_ = NearestNeighbors(n_jobs=self.n_jobs).fit(mean_pool(train))
 
     # -- search ----------------------------------------------------------
     def __sklearn_clone__(self):
@@ -295,8 +268,8 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             block = block.astype(np.float64)
             if exclude_self:
                 block[q_idx[rows][:, None] == cols[None, :]] = np.inf
-            _merge_topk(best_d, best_i, rows, cols, block, k)
-        return _sorted_topk(best_d, best_i, k)
+            merge_topk(best_d, best_i, rows, cols, block, k)
+        return sorted_topk(best_d, best_i, k)
 
     def _candidate_chunk(self, queries, q_idx, k, exclude_self, device, budget):
         """Top-k of one query chunk among its prefiltered candidates."""
@@ -306,7 +279,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             )
         m = min(max(self.n_candidates, k) + exclude_self, self.n_samples_fit_)
         cand = self.prefilter_.kneighbors(
-            _mean_pool(queries), n_neighbors=m, return_distance=False
+            mean_pool(queries), n_neighbors=m, return_distance=False
         )  # (n_chunk, m)
         rows = np.repeat(np.arange(len(queries)), m)
         dist = np.empty(rows.shape)
@@ -324,7 +297,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         dist = dist.reshape(cand.shape)
         if exclude_self:
             dist[cand == q_idx[:, None]] = np.inf
-        return _sorted_topk(dist, cand, k)
+        return sorted_topk(dist, cand, k)
 
     def _search(self, seqs, k, exclude_self):
         budget = check_working_memory(self.working_memory)

@@ -1,0 +1,229 @@
+"""The learner's frame encoders, input scaling, downsampling and alignment nets."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+
+import sktap
+from sktap import TAPKNeighborsClassifier, TAPMetricLearner, TAPTransNet
+from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, LearnedTAP
+
+TINY = dict(
+    hidden_layer_sizes=(8,),
+    n_components=8,
+    tap_channels=(4,),
+    tap_kernel_sizes=(3, 3),
+    batch_size=8,
+    max_epochs=2,
+    device="cpu",
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(5, 20), 2) * 50 + 100 * (i % 3) for i in range(18)]
+    return X, np.array([i % 3 for i in range(18)])
+
+
+def test_default_encoder_is_convolutional_and_scaled(data):
+    X, y = data
+    est = TAPMetricLearner(**TINY).fit(X, y)
+    assert isinstance(est.model_.frame, ConvFrameEncoder)
+    assert isinstance(est.model_.scaler, ChannelScaler)
+    frames = np.concatenate(X)
+    np.testing.assert_allclose(est.model_.scaler.mean, frames.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(est.model_.scaler.scale, frames.std(0), rtol=1e-6)
+    assert est.stride_ == 1  # short series: no downsampling
+    Z = est.transform(X)
+    assert Z.shape == (len(X), max(map(len, X)), 8)
+    # unit-norm frames within each length, NaN beyond
+    for z, x in zip(Z, X):
+        np.testing.assert_allclose(np.linalg.norm(z[: len(x)], axis=1), 1, rtol=1e-5)
+        assert np.isnan(z[len(x) :]).all()
+
+
+def test_scaling_makes_the_input_scale_irrelevant(data):
+    X, y = data
+    a = TAPMetricLearner(**TINY).fit(X, y).pairwise_distances(X[:4])
+    b = TAPMetricLearner(**TINY).fit([x * 1e-3 - 7 for x in X], y)
+    np.testing.assert_allclose(
+        b.pairwise_distances([x * 1e-3 - 7 for x in X[:4]]), a, rtol=2e-4, atol=1e-6
+    )
+    raw = TAPMetricLearner(**{**TINY, "scale": False}).fit(X, y)
+    assert raw.model_.scaler is None
+
+
+def test_mlp_encoder_is_the_papers(data):
+    X, y = data
+    est = TAPMetricLearner(**{**TINY, "encoder": "mlp"}).fit(X, y)
+    assert isinstance(est.model_.frame, FrameMLP)
+    with pytest.raises(ValueError, match="cannot downsample"):
+        TAPMetricLearner(**{**TINY, "encoder": "mlp", "downsample": 2}).fit(X, y)
+
+
+def test_auto_downsampling_bounds_long_series():
+    rng = np.random.RandomState(1)
+    X = [np.cumsum(rng.randn(rng.randint(150, 300))) for _ in range(8)]
+    y = np.arange(8) % 2
+    est = TAPMetricLearner(**{**TINY, "max_epochs": 1}).fit(X, y)
+    assert est.stride_ == 5  # ceil(299 / 64) or less steps
+    enc = est.encode(X)
+    np.testing.assert_array_equal(enc.lengths, -(-np.array(list(map(len, X))) // 5))
+    assert enc.lengths.max() <= 64
+    T = est.alignment(X[0], X[1])
+    assert T.shape == (enc.lengths[0], enc.lengths[1])
+    np.testing.assert_allclose(T.sum(axis=1), 1 / enc.lengths[0], rtol=1e-5)
+    # the self-supervised term aligns frame to frame: no automatic stride
+    ssl = TAPMetricLearner(**{**TINY, "max_epochs": 1, "augment": True}).fit(X, y)
+    assert ssl.stride_ == 1
+    with pytest.raises(ValueError, match="keeps the sequence lengths"):
+        TAPMetricLearner(
+            **{**TINY, "max_epochs": 1, "augment": True, "downsample": 3}
+        ).fit(X, y)
+
+
+def test_batched_encoding_equals_one_by_one(data):
+    X, y = data
+    est = TAPMetricLearner(**{**TINY, "downsample": 3}).fit(X, y)
+    together = est.encode(X)
+    for i in (0, 5, 11):
+        alone = est.encode([X[i]])
+        L = alone.lengths[0]
+        assert together.lengths[i] == L
+        np.testing.assert_allclose(together.data[i, :L], alone.data[0, :L], atol=1e-6)
+
+
+def _small_trans_net(width):
+    return TAPTransNet(width, n_components=4)
+
+
+@pytest.mark.parametrize("net", ["trans", "factory"])
+def test_alignment_net_parameter(data, net, tmp_path):
+    X, y = data
+    est = TAPMetricLearner(
+        **TINY, alignment_net="trans" if net == "trans" else _small_trans_net
+    ).fit(X, y)
+    assert isinstance(est.model_.align, TAPTransNet)
+    D = est.pairwise_distances(X[:3], X)
+    assert D.shape == (3, len(X)) and np.isfinite(D).all()
+    if net == "trans":
+        est.save(tmp_path / "m.sktap")
+        np.testing.assert_allclose(
+            sktap.load(tmp_path / "m.sktap").pairwise_distances(X[:3], X), D
+        )
+    else:
+        with pytest.raises(ValueError, match="cannot be saved"):
+            est.save(tmp_path / "m.sktap")
+        again = pickle.loads(pickle.dumps(est))
+        np.testing.assert_allclose(again.pairwise_distances(X[:3], X), D)
+
+
+def test_alignment_net_factory_must_return_a_module(data):
+    X, y = data
+    with pytest.raises(TypeError, match="must return a torch.nn.Module"):
+        TAPMetricLearner(**TINY, alignment_net=lambda w: "net").fit(X, y)
+
+
+def test_knn_uses_exactly_the_learners_distance(data):
+    X, y = data
+    learner = TAPMetricLearner(**TINY).fit(X, y)
+    knn = TAPKNeighborsClassifier(2, metric_learner=learner, refit_metric=False)
+    knn.fit(X, y)
+    Q = [x[::2] for x in X[:5]]
+    dist, ind = knn.kneighbors(Q)
+    D = learner.pairwise_distances(Q, X)
+    np.testing.assert_allclose(dist, np.take_along_axis(D, ind, 1), rtol=1e-5)
+    np.testing.assert_array_equal(ind[:, 0], D.argmin(1))
+
+
+def test_refit_metric_false_and_frozen_survive_clone(data, tmp_path):
+    X, y = data
+    learner = TAPMetricLearner(**TINY).fit(X, y)
+    expected = TAPKNeighborsClassifier(metric_learner=learner, refit_metric=False)
+    expected = expected.fit(X, y).predict(X)
+    for param, refit in ((learner, False), (FrozenEstimator(learner), True)):
+        knn = TAPKNeighborsClassifier(metric_learner=param, refit_metric=refit)
+        cloned = clone(knn)
+        np.testing.assert_array_equal(cloned.fit(X, y).predict(X), expected)
+        # the clone's learner was not refitted
+        assert cloned.metric_learner_.history_ == learner.history_
+        cloned.save(tmp_path / "knn.sktap")
+        loaded = sktap.load(tmp_path / "knn.sktap")
+        assert type(loaded.metric_learner) is type(param)
+        np.testing.assert_array_equal(clone(loaded).fit(X, y).predict(X), expected)
+
+
+def test_classes_dtype_survives_save(data, tmp_path):
+    X, _ = data
+    y = np.array(["a", "bb", "c"] * 6)
+    knn = TAPKNeighborsClassifier(device="cpu").fit(X, y)
+    knn.save(tmp_path / "k.sktap")
+    loaded = sktap.load(tmp_path / "k.sktap")
+    assert loaded.classes_.dtype == knn.classes_.dtype
+    np.testing.assert_array_equal(loaded.predict(X), knn.predict(X))
+
+
+def test_load_refuses_another_format_version(data, tmp_path):
+    X, y = data
+    knn = TAPKNeighborsClassifier(device="cpu").fit(X, y)
+    knn.save(tmp_path / "k.sktap")
+    payload = torch.load(tmp_path / "k.sktap", weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, tmp_path / "k.sktap")
+    with pytest.raises(ValueError, match="format version 99; this sktap reads"):
+        sktap.load(tmp_path / "k.sktap")
+
+
+def test_failed_save_leaves_nothing_behind(data, tmp_path, monkeypatch):
+    X, y = data
+    knn = TAPKNeighborsClassifier(device="cpu").fit(X, y)
+    knn.save(tmp_path / "k.sktap")
+    before = (tmp_path / "k.sktap").read_bytes()
+
+    def broken(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        knn.save(tmp_path / "k.sktap")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.sktap"]
+    assert (tmp_path / "k.sktap").read_bytes() == before
+
+
+def test_learned_tap_module_encodes_with_scaler_first():
+    scaler = ChannelScaler(2)
+    x = torch.tensor([[[1.0, 2.0], [3.0, 6.0], [0.0, 0.0]]])
+    lengths = torch.tensor([2])
+    scaler.fit(x, lengths)
+    z, lz = LearnedTAP(None, None, scaler).encode(x, lengths)
+    np.testing.assert_allclose(z[0, :2], [[-1.0, -1.0], [1.0, 1.0]])
+    assert float(z[0, 2].abs().sum()) == 0.0 and lz.tolist() == [2]
+
+
+@pytest.mark.parametrize("loss", ["triplet", "binomial", "lifted"])
+def test_mined_bucketed_training_equals_all_pairs(loss):
+    # well separated classes: after the first batches mining keeps few pairs
+    rng = np.random.RandomState(3)
+    X = [rng.randn(rng.randint(4, 25), 2) + 3 * (i % 3) for i in range(24)]
+    y = np.arange(24) % 3
+    kw = dict(TINY, loss=loss, max_epochs=4, learning_rate=1e-2)
+    fast = TAPMetricLearner(**kw).fit(X, y)
+    slow = TAPMetricLearner(**kw)
+    slow._training_path = "all_pairs"
+    slow.fit(X, y)
+    a = [h["metric_loss"] for h in fast.history_]
+    b = [h["metric_loss"] for h in slow.history_]
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+    if loss != "lifted":
+        fractions = [h["mined_fraction"] for h in fast.history_]
+        assert min(fractions) < 0.5  # the mined path really ran
+    for k, v in fast.model_.state_dict().items():
+        np.testing.assert_allclose(v, slow.model_.state_dict()[k], rtol=1e-3, atol=1e-4)
