@@ -1,4 +1,4 @@
-"""The same frame MLP and losses as TAPMetricLearner, over soft-DTW distances."""
+"""The same frame encoder and losses as TAPMetricLearner, over soft-DTW distances."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["SoftDTWMetricLearner"]
 
 
 class LearnedSoftDTW(nn.Module):
-    """Frame MLP ``h`` then the length-normalised soft-DTW divergence.
+    """Frame encoder ``h`` then the length-normalised soft-DTW divergence.
 
     tslearn's ``SoftDTWLossPyTorch`` needs equal lengths within a call, so
     pairs are grouped by their (Lx, Ly) and each group is one call.
@@ -86,10 +86,11 @@ class SoftDTWKernel(PairKernel):
 
 @register
 class SoftDTWMetricLearner(TrainedMetricLearner):
-    """Per-frame MLP learned with a metric loss over soft-DTW distances.
+    """A frame encoder learned with a metric loss over soft-DTW distances.
 
     The baseline of the TAP paper's Table 1: everything as in
-    :class:`sktap.TAPMetricLearner` (frame MLP, losses, optimiser, loop)
+    :class:`sktap.TAPMetricLearner` (frame encoder and its defaults, input
+    scaling, downsampling, losses, optimiser, loop)
     except the distance, which is the soft-DTW divergence (Blondel et al.,
     2021; tslearn's ``SoftDTWLossPyTorch(normalize=True)``) divided by
     ``(Lx + Ly) / 2`` so that margins apply at a per-step scale like TAP's.

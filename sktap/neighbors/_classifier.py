@@ -262,7 +262,12 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         best_d = np.full((len(queries), k), np.inf)
         best_i = np.full((len(queries), k), -1, dtype=np.int64)
         tiles = iter_tiles(
-            self._kernel(device), queries, self.train_sequences_, budget, self.n_jobs
+            self._kernel(device),
+            queries,
+            self.train_sequences_,
+            budget,
+            self.n_jobs,
+            verbose=self.verbose,
         )
         for rows, cols, block in tiles:  # block: (len(rows), len(cols))
             block = block.astype(np.float64)
