@@ -1,56 +1,93 @@
-"""scikit-learn's common estimator checks.
+"""scikit-learn's common estimator checks, for every public estimator.
 
 A 2-D array is a set of univariate series: its columns are time steps, so
 ``n_features_in_`` counts channels (1 for a 2-D array), and a query with
-another number of columns is a valid query of another length. The checks
-that demand an error for it cannot apply; they and the few others that
-cannot are listed with a reason each.
+another number of columns is a valid query of another length. NaN is how
+variable lengths are padded, so it is accepted only as trailing padding.
+The few checks that assume otherwise still run, and must fail (strict
+xfail, each with its reason); ``test_sequence_semantics`` asserts what the
+estimators do instead.
 """
 
+import pickle
+
+import numpy as np
 import pytest
+from sklearn.base import clone, is_classifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktap import TAPKNeighborsClassifier, TAPMetricLearner
-
-# Tiny and fast: the checks fit dozens of times on up to 300 samples.
-TINY = dict(
-    hidden_layer_sizes=(8,),
-    tap_channels=(4,),
-    tap_kernel_sizes=(3, 3),
-    max_epochs=1,
-    batch_size=16,
-    augment=False,
-    device="cpu",
-    random_state=0,
+from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner
+from sktap.baselines import (
+    DTWFewShotClassifier,
+    PrototypeFewShotClassifier,
+    SoftDTWMetricLearner,
 )
 
-_OTHER_LENGTH = "a 2-D array holds univariate series; other columns = other length"
+from .conftest import TINY_FEW_SHOT, TINY_LEARNER, TINY_SOFT_DTW
+
+# The checks fit dozens of times on up to 300 samples: one epoch, big batches.
+_LEARNER = dict(TINY_LEARNER, batch_size=16)
+
+ESTIMATORS = [
+    TAPMetricLearner(**_LEARNER),
+    TAPKNeighborsClassifier(device="cpu"),
+    TAPKNeighborsClassifier(device="cpu", metric_learner=TAPMetricLearner(**_LEARNER)),
+    SoftDTWMetricLearner(**dict(TINY_SOFT_DTW, batch_size=16)),
+    TAPFewShotClassifier(**dict(TINY_FEW_SHOT, n_way=2, n_episodes=2)),
+    PrototypeFewShotClassifier(),
+    DTWFewShotClassifier(),
+]
+
+_CHANNELS = "n_features_in_ counts channels: 1 for a 2-D array of univariate series"
 EXPECTED_FAILED = {
-    "check_n_features_in": "n_features_in_ counts channels (1 for a 2-D array)",
-    "check_n_features_in_after_fitting": _OTHER_LENGTH,
-    "check_classifiers_train": _OTHER_LENGTH + " (it predicts on X.T)",
-    "check_transformer_general": _OTHER_LENGTH + " (it transforms X[:, :-1])",
-    "check_estimators_pickle": "allow_nan is trailing NaN padding; NaN inside a "
-    "series is refused",
-    "check_supervised_y_2d": "a column-vector y is refused with a hint, not "
-    "converted with a warning",
+    "check_n_features_in": _CHANNELS,
+    "check_n_features_in_after_fitting": _CHANNELS,
+    "check_classifiers_train": "predict(X.T) is a valid query of series of "
+    "another length",
+    "check_transformer_general": "transform(X[:, :-1]) is a valid query of "
+    "shorter series",
+    "check_estimators_pickle": "it puts NaN inside series; NaN is accepted only "
+    "as trailing padding",
 }
 
 
-def _expected_failed_checks(estimator):
+def expected_failed_checks(estimator):
     return EXPECTED_FAILED
 
 
 @parametrize_with_checks(
-    [
-        TAPKNeighborsClassifier(device="cpu"),
-        TAPKNeighborsClassifier(device="cpu", metric_learner=TAPMetricLearner(**TINY)),
-        TAPMetricLearner(**TINY),
-    ],
-    expected_failed_checks=_expected_failed_checks,
+    ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True
 )
 def test_sklearn_compatible(estimator, check):
-    name = getattr(check, "func", check).__name__
-    if name in EXPECTED_FAILED:  # known not to apply: do not spend time on it
-        pytest.xfail(EXPECTED_FAILED[name])
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_sequence_semantics(estimator):
+    """What the expected failures above check, the sequence way."""
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 6)
+    X = rng.randn(12, 6) + 5 * y[:, None]  # 12 univariate series of length 6
+    est = clone(estimator).fit(X, y)
+    assert est.n_features_in_ == 1
+    # trailing NaN pads a shorter series; a NaN inside one is refused
+    padded = X.copy()
+    padded[0, 4:] = np.nan
+    hole = X.copy()
+    hole[0, 2] = np.nan
+    methods = ["predict", "predict_proba", "transform"]
+    methods = [m for m in methods if hasattr(est, m)]
+    again = pickle.loads(pickle.dumps(est))
+    for method in methods:
+        for query in (padded, X[:, :4], X[:, :1]):  # other lengths are valid
+            out = getattr(est, method)(query)
+            assert len(out) == len(query)
+            np.testing.assert_array_equal(getattr(again, method)(query), out)
+        with pytest.raises(ValueError, match="NaN is allowed only as trailing"):
+            getattr(est, method)(hole)
+    if hasattr(est, "predict_proba"):
+        proba = est.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(est.classes_[proba.argmax(1)], est.predict(X))
+    if is_classifier(est):
+        assert est.score(X, y) > 0.83  # as check_classifiers_train asks

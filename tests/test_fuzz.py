@@ -16,7 +16,7 @@ from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearne
 from sktap.datasets import load_spoken_arabic_digits, load_ts_file
 from sktap.metrics import cdist_tap, tap_alignment, tap_distance
 
-TRIED = {"cases": 0}
+from .conftest import TINY_FEW_SHOT, TINY_LEARNER
 
 GOOD = [np.arange(8.0).reshape(4, 2), np.ones((3, 2))]
 
@@ -94,26 +94,10 @@ def _bad_sequence_sets():
 
 
 def _entry_points():
-    fitted = TAPMetricLearner(
-        hidden_layer_sizes=(4,),
-        tap_channels=(2,),
-        tap_kernel_sizes=(3, 3),
-        max_epochs=1,
-        device="cpu",
-        random_state=0,
-    ).fit(GOOD * 2, [0, 1, 0, 1])
+    fitted = TAPMetricLearner(**TINY_LEARNER).fit(GOOD * 2, [0, 1, 0, 1])
     knn = TAPKNeighborsClassifier(device="cpu").fit(GOOD * 2, [0, 1, 0, 1])
     few = TAPFewShotClassifier(
-        n_way=2,
-        k_shot=1,
-        n_query=1,
-        n_episodes=2,
-        hidden_layer_sizes=(4,),
-        tap_channels=(2,),
-        tap_kernel_sizes=(3, 3),
-        validation_interval=1,
-        device="cpu",
-        random_state=0,
+        **dict(TINY_FEW_SHOT, n_way=2, n_episodes=2, validation_interval=1)
     ).fit(GOOD * 2, [0, 1, 0, 1])
     return {
         "knn.predict": knn.predict,
@@ -144,13 +128,30 @@ def _n(X):
 ENTRY_POINTS = _entry_points()
 
 
+# hypothesis may run fewer than max_examples (a settings profile, a strategy
+# that runs dry): each fuzz test asserts that it tried at least this many
+MIN_CASES = 30
+
+
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=_bad_sequence_sets())
-def test_malformed_sequences_raise_clear_errors(name, case):
-    keyword, X = case
+def test_malformed_sequences_raise_clear_errors(name):
+    tried = []
+
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(case=_bad_sequence_sets())
+    def run(case):
+        tried.append(case)
+        _check_malformed(name, *case)
+
+    run()
+    print(f"{name}: {len(tried)} malformed inputs tried")
+    assert len(tried) >= MIN_CASES
+
+
+def _check_malformed(name, keyword, X):
     before = copy.deepcopy(X)
-    TRIED["cases"] += 1
     single = name.startswith("tap_")
     try:
         out = ENTRY_POINTS[name](X)
@@ -229,31 +230,31 @@ def test_bad_labels(y, exc, match):
 def test_column_vector_labels_warn_and_are_ravelled():
     from sklearn.exceptions import DataConversionWarning
 
-    kw = dict(max_epochs=1, device="cpu", random_state=0, hidden_layer_sizes=(4,))
     with pytest.warns(DataConversionWarning, match="column-vector y"):
-        col = TAPMetricLearner(**kw).fit(GOOD * 2, [[0], [1], [0], [1]])
-    flat = TAPMetricLearner(**kw).fit(GOOD * 2, [0, 1, 0, 1])
+        col = TAPMetricLearner(**TINY_LEARNER).fit(GOOD * 2, [[0], [1], [0], [1]])
+    flat = TAPMetricLearner(**TINY_LEARNER).fit(GOOD * 2, [0, 1, 0, 1])
     np.testing.assert_array_equal(
         col.pairwise_distances(GOOD), flat.pairwise_distances(GOOD)
     )
 
 
-@settings(max_examples=60, deadline=None)
-@given(text=st.text(alphabet="@#:,?.-0123456789 abcdefgnrstu\n", max_size=300))
-def test_readers_on_random_text(tmp_path_factory, text):
-    path = tmp_path_factory.mktemp("fuzz") / "data.txt"
-    path.write_text(text)
-    TRIED["cases"] += 1
-    for reader in (load_ts_file, load_spoken_arabic_digits):
-        try:
-            X, _ = reader(path)
-        except ValueError as exc:
-            assert str(exc)
-        else:
-            assert np.isfinite(X[~np.isnan(X)]).all()
+def test_readers_on_random_text(tmp_path):
+    tried = []
 
+    @settings(max_examples=60, deadline=None)
+    @given(text=st.text(alphabet="@#:,?.-0123456789 abcdefgnrstu\n", max_size=300))
+    def run(text):
+        tried.append(text)
+        path = tmp_path / "data.txt"
+        path.write_text(text)
+        for reader in (load_ts_file, load_spoken_arabic_digits):
+            try:
+                X, _ = reader(path)
+            except ValueError as exc:
+                assert str(exc)
+            else:
+                assert np.isfinite(X[~np.isnan(X)]).all()
 
-def test_fuzz_tried_many_cases():
-    # runs after the fuzz tests above (pytest keeps file order)
-    assert TRIED["cases"] >= 12 * 30 + 30, TRIED
-    print(f"fuzz cases tried: {TRIED['cases']}")
+    run()
+    print(f"{len(tried)} random texts tried")
+    assert len(tried) >= MIN_CASES

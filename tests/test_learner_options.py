@@ -12,16 +12,9 @@ import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner, TAPTransNet
 from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, LearnedTAP
 
-TINY = dict(
-    hidden_layer_sizes=(8,),
-    n_components=8,
-    tap_channels=(4,),
-    tap_kernel_sizes=(3, 3),
-    batch_size=8,
-    max_epochs=2,
-    device="cpu",
-    random_state=0,
-)
+from .conftest import TINY_LEARNER
+
+TINY = dict(TINY_LEARNER, n_components=8, max_epochs=2)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +119,7 @@ def test_alignment_net_parameter(data, net, tmp_path):
 
 def test_alignment_net_factory_must_return_a_module(data):
     X, y = data
-    with pytest.raises(TypeError, match="must return a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"must return a torch\.nn\.Module"):
         TAPMetricLearner(**TINY, alignment_net=lambda w: "net").fit(X, y)
 
 

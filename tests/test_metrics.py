@@ -24,6 +24,7 @@ def test_y_none_and_nan_padded_input(rng):
     )
 
 
+@pytest.mark.slow  # n_jobs=2 starts worker processes
 def test_tiles_do_not_change_result(rng):
     X = random_sequences(rng, 11, 2, 1, 40)
     Y = random_sequences(rng, 6, 2, 1, 40)
@@ -106,6 +107,7 @@ def test_pair_functions_validate():
         tap_distance([1.0], [np.inf])
 
 
+@pytest.mark.slow
 def test_dask_backend_gives_same_matrix(rng):
     distributed = pytest.importorskip("distributed")
     import joblib

@@ -19,18 +19,10 @@ from sktap import TAPKNeighborsClassifier, TAPMetricLearner
 from sktap.engine import TAPKernel, _tiling
 from sktap.metrics import _pairwise, cdist_tap
 
+from .conftest import TINY_LEARNER as SMALL
 from .conftest import random_sequences
 
 F32 = torch.float32
-SMALL = dict(
-    hidden_layer_sizes=(8,),
-    tap_channels=(4,),
-    tap_kernel_sizes=(3, 3),
-    batch_size=8,
-    max_epochs=1,
-    device="cpu",
-    random_state=0,
-)
 
 
 @pytest.fixture
@@ -207,6 +199,7 @@ def test_pair_batches_respect_the_bound():
         assert size == 1 or size * lx[start:stop].max() * ly[start:stop].max() <= 3000
 
 
+@pytest.mark.slow
 def test_pipeline_gridsearch_cross_val(data):
     X, y, Q, _ = data
     Xd = to_time_series_dataset(X)
@@ -334,6 +327,7 @@ def test_random_sequences_brute_force(rng):
     )
 
 
+@pytest.mark.slow
 def test_dask_backend_gives_same_results(data):
     distributed = pytest.importorskip("distributed")
     import joblib

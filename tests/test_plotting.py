@@ -18,6 +18,8 @@ from sktap.plotting import (  # noqa: E402
     plot_training_history,
 )
 
+from .conftest import TINY_LEARNER  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():
@@ -142,14 +144,7 @@ def test_comparison_with_net(pair):
 def test_comparison_with_learner():
     rng = np.random.RandomState(0)
     X = [rng.randn(rng.randint(5, 8), 2) + (i % 2) for i in range(6)]
-    learner = TAPMetricLearner(
-        hidden_layer_sizes=(4,),
-        tap_channels=(2,),
-        tap_kernel_sizes=(3, 3),
-        max_epochs=1,
-        device="cpu",
-        random_state=0,
-    ).fit(X, [i % 2 for i in range(6)])
+    learner = TAPMetricLearner(**TINY_LEARNER).fit(X, [i % 2 for i in range(6)])
     fig = plot_alignment_comparison(X[0], X[1], learner=learner)
     tap_ax = _heatmaps(fig)[0]
     np.testing.assert_allclose(
@@ -201,20 +196,16 @@ def test_history_selected_keys_and_given_axes():
 def test_history_from_fitted_estimator():
     rng = np.random.RandomState(0)
     X = [rng.randn(6, 1) + (i % 2) for i in range(6)]
-    learner = TAPMetricLearner(
-        hidden_layer_sizes=(4,),
-        tap_channels=(2,),
-        tap_kernel_sizes=(3, 3),
-        max_epochs=2,
-        device="cpu",
-        random_state=0,
-    )
+    learner = TAPMetricLearner(**dict(TINY_LEARNER, max_epochs=2, augment=True))
     with pytest.raises(NotFittedError):
         plot_training_history(learner)
     learner.fit(X, [i % 2 for i in range(6)])
     ax = plot_training_history(learner)
     labels = [line.get_label() for line in ax.get_lines()]
-    assert labels == ["loss", "metric_loss", "self_supervised_loss"]
+    # every logged number but the epoch and its seconds, in logging order
+    assert labels == [k for k in learner.history_[0] if k not in ("epoch", "seconds")]
+    assert labels[:2] == ["loss", "metric_loss"] and "self_supervised_loss" in labels
+    assert len(ax.get_lines()[0].get_xdata()) == 2
 
 
 def test_history_errors():

@@ -29,6 +29,7 @@ _MEMORY_PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_cdist_peak_memory_is_bounded_by_working_memory():
     # 400 x 400 pairs of length 60: all tiles together would be ~2.2 GiB of
     # float32 cells; with working_memory=8 MiB the peak growth must stay
