@@ -110,6 +110,10 @@ import sys
 import time
 import traceback
 
+# tslearn's soft-DTW loss (the learned soft-DTW row) runs numba kernels whose
+# threads fight torch's for the 2 cores: one thread is ~10x faster here.
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
 import numpy as np
 import sklearn
 import torch

@@ -220,3 +220,37 @@ def test_mined_bucketed_training_equals_all_pairs(loss):
         assert min(fractions) < 0.5  # the mined path really ran
     for k, v in fast.model_.state_dict().items():
         np.testing.assert_allclose(v, slow.model_.state_dict()[k], rtol=1e-3, atol=1e-4)
+
+
+def test_the_papers_configuration_builds_the_papers_networks(data):
+    X, y = data
+    paper = TAPMetricLearner(
+        encoder="mlp",
+        hidden_layer_sizes=(1024, 1024),
+        n_components=None,
+        scale=False,
+        downsample=1,
+        tap_channels=(30, 30),
+        augment=True,
+        batch_size=64,
+        learning_rate=1e-4,
+        max_epochs=1,
+        device="cpu",
+        random_state=0,
+    ).fit(X[:6], y[:6])
+    frame, align = paper.model_.frame, paper.model_.align
+    assert paper.model_.scaler is None and paper.stride_ == 1
+    linears = [m for m in frame.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (2, 1024),
+        (1024, 1024),
+        (1024, 8),  # d = 2 widened to 8 (a 1-D unit vector is only a sign)
+    ]
+    assert align.channels == (30, 30) and align.kernel_sizes == (5, 5, 3)
+    assert "self_supervised_loss" in paper.history_[0]
+
+
+def test_tap_kernel_sizes_follow_the_channels(data):
+    X, y = data
+    est = TAPMetricLearner(**{**TINY, "tap_channels": (4, 4), "tap_kernel_sizes": None})
+    assert est.fit(X, y).model_.align.kernel_sizes == (5, 5, 3)

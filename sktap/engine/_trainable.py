@@ -53,11 +53,14 @@ def check_hidden_sizes(hidden_layer_sizes) -> tuple[int, ...]:
 def alignment_network(alignment_net, width, tap_channels, tap_kernel_sizes):
     """The alignment network an estimator's ``alignment_net`` parameter names.
 
-    "tapnet": :class:`~sktap.TAPNet` (``tap_channels``, ``tap_kernel_sizes``);
+    "tapnet": :class:`~sktap.TAPNet` (``tap_channels``, ``tap_kernel_sizes``;
+    None: kernel 5 for each hidden layer and 3 for the last);
     "trans": :class:`~sktap.TAPTransNet` over frames of ``width``; a callable:
     ``alignment_net(width)``, which must return a module.
     """
     if alignment_net == "tapnet":
+        if tap_kernel_sizes is None:  # 5 x 5 hidden layers, a 3 x 3 last one
+            tap_kernel_sizes = (5,) * len(tuple(tap_channels)) + (3,)
         return TAPNet(tap_channels, tap_kernel_sizes)
     if alignment_net == "trans":
         return TAPTransNet(width)

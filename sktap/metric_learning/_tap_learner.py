@@ -67,9 +67,10 @@ class TAPMetricLearner(TrainedMetricLearner):
         The frame encoder ``h``. "conv": :class:`~sktap.core.ConvFrameEncoder`,
         1-D convolutions over time (kernel ``encoder_kernel_size``, one
         hidden layer per entry of ``hidden_layer_sizes``, receptive field
-        9 steps by default) then a pointwise layer; "mlp": the paper's
+        13 steps by default, more after downsampling) then a pointwise
+        layer; "mlp": the paper's
         per-frame MLP. Both L2-normalise their output frames.
-    hidden_layer_sizes : tuple of int, default=(64, 64)
+    hidden_layer_sizes : tuple of int, default=(64, 64, 64)
         Hidden widths (channels) of ``h``.
     n_components : int or None, default=32
         Output width of ``h``. None: the input width ``d``, but at least 8
@@ -101,8 +102,11 @@ class TAPMetricLearner(TrainedMetricLearner):
         contract of :mod:`sktap.core` (set ``needs_frames = True`` on it to
         receive the frames ``x`` and ``y``). A learner with a callable
         cannot be written with ``save`` (pickle it instead).
-    tap_channels, tap_kernel_sizes : tuple of int, default=(8, 8), (5, 5, 3)
-        Architecture of :class:`sktap.TAPNet` (``alignment_net="tapnet"``).
+    tap_channels : tuple of int, default=(8,)
+        Hidden channels of :class:`sktap.TAPNet` (``alignment_net="tapnet"``).
+    tap_kernel_sizes : tuple of int or None, default=None
+        Its kernels, one per layer (``len(tap_channels) + 1``); None: 5 for
+        each hidden layer and 3 for the last, i.e. ``(5, 3)`` by default.
     augment : bool, default=False
         Add the self-supervised term to a supervised fit (``fit(X)`` without
         labels always uses it).
@@ -112,9 +116,9 @@ class TAPMetricLearner(TrainedMetricLearner):
         Margin of the triplet loss and of hard mining (binomial).
     alpha, beta : float, default=40, 2
         Scales of the lifted and binomial losses.
-    batch_size : int, default=32
+    batch_size : int, default=16
         Sequences per batch (capped at the number of training sequences).
-    max_epochs : int, default=20
+    max_epochs : int, default=40
     learning_rate, weight_decay : float, default=3e-3, 1e-4
         Adam's settings.
     validation_fraction : float, default=0.0
@@ -186,7 +190,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         **frame_params,
         "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
         "tap_channels": [tuple, list],
-        "tap_kernel_sizes": [tuple, list],
+        "tap_kernel_sizes": [tuple, list, None],
         "augment": ["boolean"],
         "self_supervised_weight": [Interval(Real, 0, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="left")],
@@ -200,22 +204,22 @@ class TAPMetricLearner(TrainedMetricLearner):
         loss="triplet",
         *,
         encoder="conv",
-        hidden_layer_sizes=(64, 64),
+        hidden_layer_sizes=(64, 64, 64),
         n_components=32,
         encoder_kernel_size=5,
         downsample="auto",
         scale=True,
         precision="float32",
         alignment_net="tapnet",
-        tap_channels=(8, 8),
-        tap_kernel_sizes=(5, 5, 3),
+        tap_channels=(8,),
+        tap_kernel_sizes=None,
         augment=False,
         self_supervised_weight=1.0,
         margin=0.1,
         alpha=40.0,
         beta=2.0,
-        batch_size=32,
-        max_epochs=20,
+        batch_size=16,
+        max_epochs=40,
         learning_rate=3e-3,
         weight_decay=1e-4,
         validation_fraction=0.0,
