@@ -37,7 +37,7 @@ from ..engine._trainable import (
 )
 from ..engine._training import Episodes
 from ._base import FewShotClassifierBase
-from ._model import FewShotTAP, FrameSelfAttention
+from ._model import FewShotTAP, FrameSelfAttention, build_backbone
 from ._sampler import EpisodeSampler
 from ._scoring import episode_shape, tap_scorer
 from ._steps import make_episode_step, make_validation
@@ -265,26 +265,6 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         self.checkpoint_path = checkpoint_path
 
     # -- model -----------------------------------------------------------
-    def _custom_backbone(self, n_features):
-        module = self.backbone(n_features)
-        if not isinstance(module, torch.nn.Module):
-            raise TypeError(
-                "backbone(n_features) must return a torch.nn.Module; got "
-                f"{type(module).__name__}"
-            )
-        p = next(module.parameters(), None)
-        probe = torch.zeros(
-            1, 1, n_features, device=p.device if p is not None else None
-        )
-        with torch.no_grad():
-            out = module(probe)
-        if out.ndim != 3 or tuple(out.shape[:2]) != (1, 1):
-            raise ValueError(
-                "backbone must map (batch, L, d) to (batch, L, d'); it mapped "
-                f"(1, 1, {n_features}) to {tuple(out.shape)}"
-            )
-        return module, int(out.shape[-1])
-
     def _build_model(self, n_features, kind=None, generator=None):
         def seeded(factory):
             return factory() if generator is None else build_seeded(factory, generator)
@@ -294,7 +274,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
             width = frame_width(self.n_components, n_features)
             backbone = seeded(lambda: FrameMLP(n_features, hidden, width))
         else:  # trained as built: a pretrained backbone keeps its weights
-            backbone, width = self._custom_backbone(n_features)
+            backbone, width = build_backbone(self.backbone, n_features)
         attention = None
         if self.self_attention:
             attention = seeded(lambda: FrameSelfAttention(width))

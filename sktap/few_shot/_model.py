@@ -9,7 +9,7 @@ from torch import nn
 
 from ..core import encode_frames, mask_frames, tap_pairwise
 
-__all__ = ["FewShotTAP", "FrameSelfAttention", "sinusoidal_positions"]
+__all__ = ["FewShotTAP", "FrameSelfAttention", "build_backbone", "sinusoidal_positions"]
 
 
 def sinusoidal_positions(length, dim, *, device=None, dtype=torch.float32):
@@ -100,3 +100,23 @@ class FewShotTAP(nn.Module):
         tensor); the symmetric TAP is their mean, hence the factor 2.
         """
         return -2 * tap_pairwise(zq, lq, zs, ls, self.align, symmetric=True)
+
+
+def build_backbone(backbone, n_features):
+    """``(module, width)`` of a user's ``backbone(n_features)``, checked."""
+    module = backbone(n_features)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(
+            "backbone(n_features) must return a torch.nn.Module; got "
+            f"{type(module).__name__}"
+        )
+    p = next(module.parameters(), None)
+    probe = torch.zeros(1, 1, n_features, device=p.device if p is not None else None)
+    with torch.no_grad():
+        out = module(probe)
+    if out.ndim != 3 or tuple(out.shape[:2]) != (1, 1):
+        raise ValueError(
+            "backbone must map (batch, L, d) to (batch, L, d'); it mapped "
+            f"(1, 1, {n_features}) to {tuple(out.shape)}"
+        )
+    return module, int(out.shape[-1])
