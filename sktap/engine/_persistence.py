@@ -70,8 +70,8 @@ def _param_to_json(owner, name, value):
         return {"__estimator__": type(value).__name__, "params": _params(value)}
     if isinstance(value, torch.device):
         value = str(value)
-    if isinstance(value, tuple):
-        value = list(value)
+    if isinstance(value, tuple):  # JSON has lists only: mark it to restore it
+        value = {"__tuple__": list(value)}
     try:
         json.dumps(value)
     except TypeError:
@@ -100,6 +100,8 @@ def _registered(name, source):
 
 
 def _nested(value, source):
+    if "__tuple__" in value:
+        return tuple(value["__tuple__"])
     if "__frozen__" in value:
         return FrozenEstimator(_nested(value["__frozen__"], source))
     if "__estimator__" in value:
