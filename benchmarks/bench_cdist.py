@@ -26,6 +26,17 @@ run to run. Run it from the repository root::
     python benchmarks/bench_cdist.py                # full run, ~7 min on 2 idle cores
     python benchmarks/bench_cdist.py --quick        # smaller sizes, < 1 minute
     python benchmarks/bench_cdist.py --device cuda  # tslearn rows stay on the CPU
+    python benchmarks/bench_cdist.py --quick --skip-baselines --profile
+    python benchmarks/bench_cdist.py --device cuda --n-x 2048 --n-y 2048 \
+        --lengths 40 40 --skip-length-scan   # enough pairs for 1e6 pairs/s
+
+``--n-x`` / ``--n-y`` set the sizes of the two sets and ``--lengths`` their
+length range; ``--skip-baselines`` leaves out the per-pair loop and tslearn
+(the targets that need them read n/a); ``--profile`` adds a table of where
+one ``cdist_tap`` call spends its time (each layer's convolutions, with their
+GFLOP/s inside the pipeline, and the other operators), in float32 and
+bfloat16. On a GPU the warm-up is a full call (every tile shape seen once) and
+every timing is bracketed by ``torch.cuda.synchronize()``.
 """
 
 from __future__ import annotations
@@ -60,7 +71,7 @@ CPU = torch.device("cpu")
 class Sizes:
     """Problem sizes of one run (``--quick`` shrinks them)."""
 
-    n: int  # sequences per set; table 1 times all n x n pairs
+    n: int  # sequences per set; table 1 times all n x n pairs (see n_x, n_y)
     loop_pairs: int  # random pairs timed in the per-pair loop
     dtw_rows: int  # rows of X timed against all of Y by tslearn
     roof_batch: int  # dense 40 x 40 pairs in the roofline convolution
@@ -107,11 +118,39 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-length-scan", action="store_true")
     parser.add_argument(
+        "--n-x", type=int, help="sequences in X (default 256, 48 with --quick)"
+    )
+    parser.add_argument("--n-y", type=int, help="sequences in Y (default: as X)")
+    parser.add_argument(
+        "--lengths",
+        type=int,
+        nargs=2,
+        default=(30, 50),
+        metavar=("MIN", "MAX"),
+        help="sequence lengths of table 1, uniform in [MIN, MAX] (default 30 50)",
+    )
+    parser.add_argument(
+        "--skip-baselines",
+        action="store_true",
+        help="leave out the per-pair loop and the tslearn rows",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="add a per-layer time breakdown of one cdist_tap call",
+    )
+    parser.add_argument(
         "--output-markdown", metavar="PATH", help="also write the tables here"
     )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    for name in ("n_x", "n_y"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 1 <= args.lengths[0] <= args.lengths[1]:
+        parser.error("--lengths needs 1 <= MIN <= MAX")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda was asked for but CUDA is not available")
     return args
@@ -163,8 +202,16 @@ def machine_facts(device: torch.device, sizes: Sizes, args) -> list[str]:
         + (f"{wm:g} MiB per tile" if wm else "scikit-learn default (1024 MiB)"),
         f"timing          best of {args.repeats} after one warm-up; seed {args.seed}"
         + ("; --quick sizes" if args.quick else ""),
+        f"load average    {load_average()} (1, 5, 15 min) at the start",
     ]
     return lines
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def progress(message: str) -> None:
@@ -219,9 +266,12 @@ def time_cdist_tap(net, X, Y, device, dtype, sizes, repeats):
         dtype=dtype,
         working_memory=sizes.working_memory,
     )
-    # The warm-up on a corner of the problem builds the same oneDNN / cuDNN
-    # kernels at a fraction of the cost of a full call.
-    warm = partial(run, X[:64], Y[:64])
+    # On the CPU a warm-up on a corner of the problem builds the same oneDNN
+    # kernels at a fraction of the cost of a full call. On a GPU the warm-up
+    # is the full call: each new tile shape costs cuDNN a plan (and the CUDA
+    # context, allocator pools and kernels load on first use), none of which
+    # belongs in the timing.
+    warm = None if device.type == "cuda" else partial(run, X[:64], Y[:64])
     return best_of(partial(run, X, Y), repeats, device, warmup=warm)
 
 
@@ -307,14 +357,19 @@ def tslearn_rows(X, Y, rows, repeats):
     return out
 
 
-def measure_workload(net, X, Y, rng, device, sizes, repeats):
-    """Rows of table 1 keyed by a short name, the matrices and the loop error."""
+def measure_workload(net, X, Y, rng, device, sizes, repeats, baselines=True):
+    """Rows of table 1 keyed by a short name, the matrices and the loop error.
+
+    Without ``baselines`` there is no "loop" row and the loop error is None.
+    """
     rows, mats = tap_rows(net, X, Y, device, sizes, repeats)
-    pairs = rng.integers(0, [len(X), len(Y)], size=(sizes.loop_pairs, 2))
-    rows["loop"], loop_err = loop_row(
-        net, X, Y, pairs, device, repeats, mats["float32"]
-    )
-    rows.update(tslearn_rows(X, Y, sizes.dtw_rows, repeats))
+    loop_err = None
+    if baselines:
+        pairs = rng.integers(0, [len(X), len(Y)], size=(sizes.loop_pairs, 2))
+        rows["loop"], loop_err = loop_row(
+            net, X, Y, pairs, device, repeats, mats["float32"]
+        )
+        rows.update(tslearn_rows(X, Y, min(sizes.dtw_rows, len(X)), repeats))
     for dtype in (torch.float32, torch.bfloat16):
         progress(f"roofline {dtype}")
         row = time_roofline(net, dtype, sizes.roof_batch, device, repeats)
@@ -333,7 +388,7 @@ def gflops(row: Row) -> float | None:
     return None if row.flop is None else row.flop / row.seconds / 1e9
 
 
-def format_row(key: str, r: Row, rows: dict[str, Row], loop_rate: float):
+def format_row(key: str, r: Row, rows: dict[str, Row], loop_rate: float | None):
     """method, pairs/s, effective GFLOP/s, ratio to roofline, speed-up vs loop."""
     is_roof = key.startswith("roof_")
     g = gflops(r)
@@ -346,12 +401,13 @@ def format_row(key: str, r: Row, rows: dict[str, Row], loop_rate: float):
         fmt_rate(rate),
         "-" if g is None else f"{g:.1f}",
         ratio,
-        "-" if is_roof else f"{rate / loop_rate:.2f}x",
+        "-" if is_roof or loop_rate is None else f"{rate / loop_rate:.2f}x",
     ]
 
 
-def workload_table(rows: dict[str, Row], n: int) -> Table:
-    loop_rate = rows["loop"].pairs / rows["loop"].seconds
+def workload_table(rows: dict[str, Row], n_x: int, n_y: int, lengths) -> Table:
+    loop = rows.get("loop")
+    loop_rate = None if loop is None else loop.pairs / loop.seconds
     body = [format_row(key, r, rows, loop_rate) for key, r in rows.items()]
     notes = [
         "effective GFLOP/s = 2 * (2*30*25 + 30*30*25 + 30*9) * sum over pairs of "
@@ -362,7 +418,9 @@ def workload_table(rows: dict[str, Row], n: int) -> Table:
         "cdist_tap warms up on the first 64 x 64 pairs (same kernels, less time); "
         "tslearn runs in one process (n_jobs=None), torch on all its threads",
     ]
-    title = f"Table 1: {n} x {n} pairs, lengths uniform in [30, 50], d = 13"
+    lo, hi = lengths
+    span = f"lengths uniform in [{lo}, {hi}]" if lo < hi else f"all of length {lo}"
+    title = f"Table 1: {n_x} x {n_y} pairs, {span}, d = 13"
     headers = ["method", "pairs/s", "eff. GFLOP/s", "/ roofline", "vs loop"]
     return Table(title, headers, body, notes)
 
@@ -379,9 +437,8 @@ def target(name: str, required: str, measured: str, ok: bool) -> list[str]:
 
 
 def targets_table(rows: dict[str, Row], mats, loop_err, device) -> Table:
-    f32, b16, loop = (
-        rows[k].pairs / rows[k].seconds for k in ("float32", "bfloat16", "loop")
-    )
+    f32, b16 = (rows[k].pairs / rows[k].seconds for k in ("float32", "bfloat16"))
+    loop = rows["loop"].pairs / rows["loop"].seconds if "loop" in rows else None
     roof = gflops(rows["float32"]) / gflops(rows["roof_float32"])
     agree, rel = bf16_quality(mats)
     best = max(f32, b16)
@@ -390,11 +447,15 @@ def targets_table(rows: dict[str, Row], mats, loop_err, device) -> Table:
     )
     if device.type != "cuda":
         cuda[-1] = "n/a (CPU run)"
+    if loop is None:
+        vs_loop = ["float32 / per-pair loop", ">= 4.00x", "-", "n/a (no baselines)"]
+    else:
+        vs_loop = target(
+            "float32 / per-pair loop", ">= 4.00x", f"{f32 / loop:.2f}x", f32 >= 4 * loop
+        )
     body = [
         target("float32 / roofline", ">= 0.70", f"{roof:.2f}", roof >= 0.7),
-        target(
-            "float32 / per-pair loop", ">= 4.00x", f"{f32 / loop:.2f}x", f32 >= 4 * loop
-        ),
+        vs_loop,
         target(
             "bfloat16 / float32 pairs/s",
             ">= 1.60x",
@@ -404,12 +465,122 @@ def targets_table(rows: dict[str, Row], mats, loop_err, device) -> Table:
         target("bfloat16 1-NN agreement", ">= 99%", f"{agree:.1%}", agree >= 0.99),
         cuda,
     ]
-    notes = [
-        f"bfloat16 vs float32: max relative difference of distances {rel:.2e}",
-        "per-pair loop vs cdist_tap float32 on the same pairs: max abs "
-        f"difference {loop_err:.2e}",
-    ]
+    notes = [f"bfloat16 vs float32: max relative difference of distances {rel:.2e}"]
+    if loop_err is not None:
+        notes.append(
+            "per-pair loop vs cdist_tap float32 on the same pairs: max abs "
+            f"difference {loop_err:.2e}"
+        )
     return Table("Targets", ["target", "required", "measured", "status"], body, notes)
+
+
+# ------------------------------------------------------------------ profile
+
+# The operators that run a convolution (leaves of aten::convolution).
+CONV_OPS = {
+    "aten::mkldnn_convolution",
+    "aten::cudnn_convolution",
+    "aten::_slow_conv2d_forward",
+    "aten::slow_conv_dilated2d",
+    "aten::_nnpack_spatial_convolution",
+    "aten::convolution_overrideable",
+}
+
+
+def conv_part(net: TAPNet, weight_shape) -> str | None:
+    """Which layer a convolution with this weight shape belongs to."""
+    shape = tuple(weight_shape)
+    first, *hidden, last = net.convs
+    if shape == tuple(first.weight.shape):
+        return f"layer 1: 2 -> {first.out_channels}, {first.kernel_size[0]}x"
+    if any(shape == tuple(c.weight.shape) for c in hidden):
+        return "hidden layer(s): conv"
+    if shape == tuple(last.weight.shape):
+        return f"last layer: {last.in_channels} -> 1, {last.kernel_size[0]}x conv"
+    k = last.kernel_size[0]
+    if shape == (k * k, last.in_channels, 1, 1):
+        return f"last layer: 1x1 {last.in_channels} -> {k * k} maps"
+    return None
+
+
+def profile_call(net, X, Y, device, dtype, sizes):
+    """Self time (s) and FLOP of each part of one ``cdist_tap`` call."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    run = partial(
+        cdist_tap,
+        X,
+        Y,
+        net=net,
+        device=device,
+        dtype=dtype,
+        working_memory=sizes.working_memory,
+    )
+    run()  # warm-up
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities, record_shapes=True) as prof:
+        run()
+        sync(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    parts: dict[str, list[float]] = {}
+    for ev in prof.key_averages(group_by_input_shape=True):
+        if getattr(ev, "device_type", DeviceType.CPU) != DeviceType.CPU:
+            continue  # a GPU kernel: its time is already its operator's
+        us = float(getattr(ev, attr, 0.0) or 0.0)
+        shapes = ev.input_shapes or []
+        part, flop = None, 0.0
+        if ev.key in CONV_OPS and len(shapes) > 1 and len(shapes[1]) == 4:
+            part = conv_part(net, shapes[1])
+            n, _, h, w = shapes[0]
+            flop = 2.0 * math.prod(shapes[1]) * n * h * w * ev.count
+        part = part or f"other: {ev.key}"
+        acc = parts.setdefault(part, [0.0, 0.0])
+        acc[0] += us / 1e6
+        acc[1] += flop
+    return parts
+
+
+def profile_table(net, X, Y, device, sizes, top=8) -> Table:
+    """Time per part of one call, float32 and bfloat16 side by side."""
+    runs = {}
+    for name in ("float32", "bfloat16"):
+        progress(f"profile {name}")
+        dtype = None if name == "float32" else name
+        runs[name] = profile_call(net, X, Y, device, dtype, sizes)
+    totals = {k: sum(s for s, _ in v.values()) for k, v in runs.items()}
+    layers = sorted({p for v in runs.values() for p in v if not p.startswith("other")})
+    others = sorted(
+        {p for v in runs.values() for p in v if p.startswith("other")},
+        key=lambda p: -runs["float32"].get(p, (0.0, 0.0))[0],
+    )
+    body = []
+    for part in [*layers, *others[:top], "other: rest", "total"]:
+        row = [part]
+        for name, run in runs.items():
+            if part == "total":
+                seconds, flop = totals[name], 0.0
+            elif part == "other: rest":
+                rest = [run.get(p, (0.0, 0.0)) for p in others[top:]]
+                seconds, flop = sum(s for s, _ in rest), 0.0
+            else:
+                seconds, flop = run.get(part, (0.0, 0.0))
+            share = seconds / totals[name] if totals[name] else 0.0
+            gf = f"{flop / seconds / 1e9:.1f}" if flop and seconds else "-"
+            row += [f"{seconds * 1e3:.1f}", f"{share:.1%}", gf]
+        body.append(row)
+    clock = "GPU" if device.type == "cuda" else "wall-clock (torch threads inside)"
+    notes = [
+        f"self {clock} time of each operator in one cdist_tap call of table 1's "
+        "workload under torch.profiler (which adds a little overhead per "
+        "operator), summed by layer for the convolutions",
+        "GFLOP/s of a layer: 2 * weight size * cells computed (padding "
+        "included) / its time; compare with the roofline rows",
+    ]
+    headers = ["part", "f32 ms", "f32 %", "f32 GF/s", "bf16 ms", "bf16 %", "bf16 GF/s"]
+    return Table("Profile: one cdist_tap call by part", headers, body, notes)
 
 
 # ------------------------------------------------------------------ table 2
@@ -515,17 +686,25 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)  # the fixed random TAPNet
     net = TAPNet().eval()
     rng = np.random.default_rng(args.seed)
-    X = random_sequences(rng, sizes.n, 30, 50, 13)
-    Y = random_sequences(rng, sizes.n, 30, 50, 13)
+    n_x = args.n_x or sizes.n
+    n_y = args.n_y or n_x
+    X = random_sequences(rng, n_x, *args.lengths, 13)
+    Y = random_sequences(rng, n_y, *args.lengths, 13)
     header = machine_facts(device, sizes, args)
     print("\n".join(header) + "\n", flush=True)
-    rows, mats, loop_err = measure_workload(net, X, Y, rng, device, sizes, args.repeats)
+    rows, mats, loop_err = measure_workload(
+        net, X, Y, rng, device, sizes, args.repeats, not args.skip_baselines
+    )
     tables = [
-        workload_table(rows, sizes.n),
+        workload_table(rows, n_x, n_y, args.lengths),
         targets_table(rows, mats, loop_err, device),
     ]
     for table in tables:
         print(render_text(table) + "\n", flush=True)
+    if args.profile:
+        tables.append(profile_table(net, X, Y, device, sizes))
+        print(render_text(tables[-1]) + "\n", flush=True)
+    print(f"load average    {load_average()} (1, 5, 15 min) at the end\n", flush=True)
     if not args.skip_length_scan:
         tables.append(length_table(net, rng, device, sizes, args.repeats))
         print(render_text(tables[-1]), flush=True)
