@@ -44,8 +44,8 @@ import torch
 
 import sktap
 from sktap import TAPFewShotClassifier
-from sktap.datasets import make_warped_sequences
 from sktap.baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
+from sktap.datasets import make_warped_sequences
 
 N_CLASSES, N_TRAIN, N_VAL = 40, 24, 8  # the rest (8) are test classes
 DATA = dict(length_range=(15, 25), n_features=2, warp_strength=1.0, noise=0.1)

@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sktap import TAPFewShotClassifier
-from sktap.datasets import make_warped_sequences
 from sktap.baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
+from sktap.datasets import make_warped_sequences
 from sktap.plotting import plot_training_history
 
 X, y = make_warped_sequences(
