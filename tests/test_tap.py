@@ -226,3 +226,100 @@ def test_tapnet_layers_and_validation():
         TAPNet(kernel_sizes=(4, 5, 3))
     with pytest.raises(ValueError, match="channels must be positive integers"):
         TAPNet(channels=(0, 3))
+
+
+@pytest.fixture
+def by_shape_everywhere(monkeypatch):
+    """TAPNet's CPU path by block shape on any batch, in small batches.
+
+    Without this, the test sizes are below the work at which the path pays
+    and the padded batch runs.
+    """
+    from sktap.core import _nets
+
+    monkeypatch.setattr(_nets, "_CPU_MIN_MACS_PER_THREAD", 0)
+    monkeypatch.setattr(_nets, "_CPU_BATCH_BYTES", 30 * 8 * 6 * 6 * 3)
+
+
+@pytest.mark.parametrize("kernel_sizes", [(5, 5, 3), (3, 3, 5)])
+def test_tapnet_by_shape_equals_padded(
+    rng, monkeypatch, by_shape_everywhere, kernel_sizes
+):
+    # float64 distances and gradients (weights and frames) of the CPU path
+    # by shape against the padded batch, on lengths that share and do not
+    # share block shapes, 1-frame sequences included
+    torch.manual_seed(0)
+    net = TAPNet(channels=(30, 30), kernel_sizes=kernel_sizes).double()
+    X = random_sequences(rng, 7, 3, 1, 9) + [rng.normal(size=(6, 3))] * 2
+    Y = [*random_sequences(rng, 5, 3, 1, 9), rng.normal(size=(6, 3))]
+    x, lx = _padded(X, torch.float64)
+    y, ly = _padded(Y, torch.float64)
+
+    def run():
+        xg = x.clone().requires_grad_(True)
+        dist, T = tap_pairwise(xg, lx, y, ly, net, return_alignment=True)
+        weights = torch.randn(dist.shape, generator=torch.Generator().manual_seed(1))
+        grads = torch.autograd.grad(
+            (dist.double() * weights).sum(), [xg, *net.parameters()]
+        )
+        return dist, T, grads
+
+    calls = []
+    original = TAPNet._correction_by_shape
+    monkeypatch.setattr(
+        TAPNet,
+        "_correction_by_shape",
+        lambda self, *a: calls.append(len(a[-1])) or original(self, *a),
+    )
+    by_shape = run()
+    assert calls and calls[0] > 5  # several block shapes, several batches
+    monkeypatch.setattr(TAPNet, "_plan_by_shape", lambda self, *a: None)
+    padded = run()
+    torch.testing.assert_close(by_shape[0], padded[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(by_shape[1], padded[1], rtol=1e-12, atol=1e-12)
+    for a, b in zip(by_shape[2], padded[2]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("shape", [(40, 9, 7), (24, 1, 2), (16, 2, 1)])
+@pytest.mark.parametrize("grad", [False, True])
+def test_single_output_conv_equals_conv(k, shape, grad):
+    # the 1x1-maps-and-shifted-adds form of a C -> 1 convolution, borders
+    # included (maps shifted past a 1- or 2-frame edge)
+    from sktap.core._nets import _single_output_conv
+
+    C, H, W = shape
+    torch.manual_seed(k + C)
+    conv = torch.nn.Conv2d(C, 1, k, padding=k // 2).double()
+    h = torch.randn(3, C, H, W, dtype=torch.float64, requires_grad=grad)
+    with torch.set_grad_enabled(grad):
+        out = _single_output_conv(conv, h)
+        ref = conv(h)[:, 0]
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    if grad:
+        w = torch.randn_like(ref)
+        ga = torch.autograd.grad((out * w).sum(), [h, conv.weight, conv.bias])
+        gb = torch.autograd.grad((ref * w).sum(), [h, conv.weight, conv.bias])
+        for a, b in zip(ga, gb):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_tapnet_keeps_a_callers_own_mask(by_shape_everywhere):
+    # a mask that is not one block per pair is applied as given (padded path)
+    torch.manual_seed(0)
+    net = TAPNet().double()
+    D = torch.rand(3, 5, 6, dtype=torch.float64)
+    P = torch.rand(3, 5, 6, dtype=torch.float64)
+    mask = (torch.rand(3, 1, 5, 6) > 0.3).double()
+    torch.testing.assert_close(
+        net.correction(D, P, mask), net._correction_padded(D, P, mask)
+    )
+    # one block per pair, one of them empty: zeros there, the rest as padded
+    block = torch.zeros(3, 1, 5, 6, dtype=torch.float64)
+    block[0, :, :4, :2] = 1
+    block[2, :, :5, :6] = 1
+    g = net.correction(D * block[:, 0], P * block[:, 0], block)
+    ref = net._correction_padded(D * block[:, 0], P * block[:, 0], block)
+    assert torch.equal(g[1], torch.zeros(5, 6, dtype=torch.float64))
+    torch.testing.assert_close(g * block[:, 0], ref * block[:, 0])
