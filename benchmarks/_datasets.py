@@ -15,6 +15,11 @@ missing, the sets that sktime 1.2.0 also bundles (all but
 PickupGestureWiimoteZ) are read from an installed sktime instead. Trace
 comes with tslearn, a runtime dependency of sktap.
 
+``SKTAP_BENCH_DATA``, if set, names a folder searched first: it holds
+``<Name>/<Name>_TRAIN.ts`` and ``_TEST.ts``, copies of those bundled files
+(for a machine where pip cannot reach the registries, such as the GPU
+machine that ``gpu_check.sh`` runs on).
+
 Each loader uses the official UCR/UEA train/test split and returns
 ``X_train, y_train, X_test, y_test``: lists of float64 arrays of shape
 ``(L_i, d)`` and label arrays. The data are as the archive publishes them
@@ -76,12 +81,19 @@ def _package_dir(package):
 
 
 def _ts_paths(name):
-    """``(package, train_path, test_path)`` of a bundled UCR/UEA set."""
+    """``(package, train_path, test_path)`` of a bundled UCR/UEA set.
+
+    ``package`` is ``"SKTAP_BENCH_DATA"`` for a copy found in that folder.
+    """
+    folders = [("SKTAP_BENCH_DATA", os.environ.get("SKTAP_BENCH_DATA"))]
     for package in _TS_PACKAGES:
         root = _package_dir(package)
-        if root is None:
+        if root is not None:
+            folders.append((package, os.path.join(root, "datasets", "data")))
+    for package, root in folders:
+        if not root:
             continue
-        folder = os.path.join(root, "datasets", "data", name)
+        folder = os.path.join(root, name)
         train = os.path.join(folder, f"{name}_TRAIN.ts")
         test = os.path.join(folder, f"{name}_TEST.ts")
         if os.path.isfile(train) and os.path.isfile(test):
@@ -138,6 +150,8 @@ SOURCES["Trace"] = "tslearn"
 def source_of(name):
     """``"package==version"`` that provides data set ``name`` here."""
     package = _ts_paths(name)[0] if name in _BUNDLED else SOURCES[name]
+    if package == "SKTAP_BENCH_DATA":
+        return "a copy in $SKTAP_BENCH_DATA"
     try:
         version = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

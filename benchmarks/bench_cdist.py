@@ -32,7 +32,8 @@ run to run. Run it from the repository root::
 
 ``--n-x`` / ``--n-y`` set the sizes of the two sets and ``--lengths`` their
 length range; ``--skip-baselines`` leaves out the per-pair loop and tslearn
-(the targets that need them read n/a); ``--profile`` adds a table of where
+(the targets that need them read n/a), ``--skip-tslearn`` tslearn alone (its
+CPU rows take minutes with a large ``--n-y``); ``--profile`` adds a table of where
 one ``cdist_tap`` call spends its time (each layer's convolutions, with their
 GFLOP/s inside the pipeline, and the other operators), in float32 and
 bfloat16. On a GPU the warm-up is a full call (every tile shape seen once) and
@@ -133,6 +134,9 @@ def parse_args(argv=None):
         "--skip-baselines",
         action="store_true",
         help="leave out the per-pair loop and the tslearn rows",
+    )
+    parser.add_argument(
+        "--skip-tslearn", action="store_true", help="leave out the tslearn rows"
     )
     parser.add_argument(
         "--profile",
@@ -357,10 +361,13 @@ def tslearn_rows(X, Y, rows, repeats):
     return out
 
 
-def measure_workload(net, X, Y, rng, device, sizes, repeats, baselines=True):
+def measure_workload(
+    net, X, Y, rng, device, sizes, repeats, baselines=True, tslearn_rows_too=True
+):
     """Rows of table 1 keyed by a short name, the matrices and the loop error.
 
-    Without ``baselines`` there is no "loop" row and the loop error is None.
+    Without ``baselines`` there is no "loop" row and the loop error is None;
+    without ``tslearn_rows_too`` no tslearn rows.
     """
     rows, mats = tap_rows(net, X, Y, device, sizes, repeats)
     loop_err = None
@@ -369,7 +376,8 @@ def measure_workload(net, X, Y, rng, device, sizes, repeats, baselines=True):
         rows["loop"], loop_err = loop_row(
             net, X, Y, pairs, device, repeats, mats["float32"]
         )
-        rows.update(tslearn_rows(X, Y, min(sizes.dtw_rows, len(X)), repeats))
+        if tslearn_rows_too:
+            rows.update(tslearn_rows(X, Y, min(sizes.dtw_rows, len(X)), repeats))
     for dtype in (torch.float32, torch.bfloat16):
         progress(f"roofline {dtype}")
         row = time_roofline(net, dtype, sizes.roof_batch, device, repeats)
@@ -693,7 +701,15 @@ def main(argv=None) -> None:
     header = machine_facts(device, sizes, args)
     print("\n".join(header) + "\n", flush=True)
     rows, mats, loop_err = measure_workload(
-        net, X, Y, rng, device, sizes, args.repeats, not args.skip_baselines
+        net,
+        X,
+        Y,
+        rng,
+        device,
+        sizes,
+        args.repeats,
+        baselines=not args.skip_baselines,
+        tslearn_rows_too=not args.skip_tslearn,
     )
     tables = [
         workload_table(rows, n_x, n_y, args.lengths),

@@ -5,10 +5,15 @@
 #   2. pytest_gpu   python -m pytest -m gpu -q (tests marked gpu)
 #   3. bench_cdist  benchmarks/bench_cdist.py --device cuda, float32 and bf16
 #                   side by side, L = 40, d = 13, default TAPNet, 1024 x 2048
-#                   pairs (enough to time >= 1,000,000 pairs/s)
-#   4. profile      bench_cdist --profile on lengths 30-50: time per layer
-#   5. bench_train  benchmarks/bench_train.py --device cuda --compare-cpu
-#                   (only if that file exists)
+#                   pairs (enough to time >= 1,000,000 pairs/s), with the
+#                   per-pair loop, without tslearn's CPU rows
+#   4. bench_train  benchmarks/bench_train.py --device cuda --compare-cpu
+#                   --cpu-threads 2: a training epoch on CUDA against the
+#                   same on 2 CPU threads of that machine
+#   5. accuracy     benchmarks/bench_accuracy.py on CUDA, the default learner
+#                   in float32 and in bfloat16, one after the other (DTW
+#                   rows from benchmarks/results/baselines.json)
+#   6. profile      bench_cdist --profile on lengths 30-50: time per layer
 #
 # Usage, from anywhere (it cds to the repository root):
 #
@@ -17,19 +22,28 @@
 #   GPU_CHECK_DRY_RUN=1 bash benchmarks/gpu_check.sh   # the same
 #
 # Every step's output goes to $OUT/<step>.log when $OUT is set (the device
-# runner brings that folder back; at most 8 files, so there are 6 logs and
-# summary.txt), else to benchmarks/results/gpu/. A failing step is recorded
+# runner brings that folder back; at most 8 files, so there are 7 logs with
+# env.log, and summary.txt), else to benchmarks/results/gpu/. A failing step is recorded
 # and the next one runs; the exit status is non-zero if any step failed.
 #
 # Nothing is downloaded. Python is $PYTHON if set, else python3 (the GPU
 # image's python3 holds torch), else python. The repository root goes on
 # PYTHONPATH, so sktap needs no install. Packages the GPU image lacks
-# (tslearn for sktap itself, aeon for bench_train's data sets) can travel as
-# wheels in ./.whl (see /work/.library/device/README.md): any *.whl there is
-# installed offline (--no-index --no-deps) into a temporary folder first.
+# (tslearn for sktap itself) can travel as wheels in ./.whl (see
+# /work/.library/device/README.md): any *.whl there is installed offline
+# (--no-index --no-deps) into a temporary folder first. The real data sets
+# of bench_train and bench_accuracy travel as copies of aeon's .ts files in
+# ./.gpu_data/<Name>/ (read through SKTAP_BENCH_DATA, see
+# benchmarks/_datasets.py); make that folder here with
+#
+#   for n in ItalyPowerDemand JapaneseVowels BasicMotions GunPoint \
+#            PickupGestureWiimoteZ ArrowHead; do mkdir -p .gpu_data/$n
+#       cp "$(python -c 'import aeon,os;print(os.path.dirname(aeon.__file__))')"/datasets/data/$n/${n}_T*.ts .gpu_data/$n/
+#   done
 #
 # Environment: GPU_CHECK_BUDGET (seconds for all steps, default 450),
-# GPU_CHECK_TRAIN_EPOCHS (bench_train --epochs, default 3).
+# GPU_CHECK_TRAIN_EPOCHS (bench_train --epochs, default 3),
+# GPU_CHECK_ACCURACY_SETS (bench_accuracy --datasets, default all seven).
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -176,6 +190,10 @@ if compgen -G "$repo/.whl/*.whl" >/dev/null; then
     fi
 fi
 
+if [ -z "${SKTAP_BENCH_DATA:-}" ] && [ -d "$repo/.gpu_data" ]; then
+    export SKTAP_BENCH_DATA="$repo/.gpu_data"
+fi
+
 step env 60 env_info
 
 # Collection errors of CPU-only test modules (e.g. an optional package
@@ -185,30 +203,46 @@ step pytest_gpu 90 "$py" -m pytest -m gpu -q -p no:cacheprovider \
 
 if [ "$dry_run" = 1 ]; then
     # the same script paths on the CPU, at toy sizes
-    bench=(--device cpu --quick --skip-baselines --n-x 8 --n-y 8 --repeats 1)
-    step bench_cdist 120 "$py" benchmarks/bench_cdist.py "${bench[@]}" \
-        --lengths 40 40 --skip-length-scan
-    step profile 120 "$py" benchmarks/bench_cdist.py "${bench[@]}" \
-        --skip-length-scan --profile
+    device=cpu
+    bench=(--device cpu --quick --n-x 8 --n-y 8 --repeats 1 --skip-length-scan)
+    cdist_args=("${bench[@]}" --lengths 40 40 --skip-tslearn)
+    profile_args=("${bench[@]}" --skip-baselines --profile)
+    train_args=(--device cpu --epochs 1 --datasets BasicMotions)
+    accuracy_args=(--quick --datasets BasicMotions)
 else
-    step bench_cdist 150 "$py" benchmarks/bench_cdist.py --device cuda \
-        --n-x 1024 --n-y 2048 --lengths 40 40 --repeats 2 --skip-length-scan
-    step profile 60 "$py" benchmarks/bench_cdist.py --device cuda \
-        --n-x 512 --n-y 512 --repeats 1 --skip-baselines --skip-length-scan \
-        --profile
+    device=cuda
+    cdist_args=(--device cuda --n-x 1024 --n-y 2048 --lengths 40 40 --repeats 2
+        --skip-tslearn --skip-length-scan)
+    profile_args=(--device cuda --n-x 512 --n-y 512 --repeats 1 --skip-baselines
+        --skip-length-scan --profile)
+    train_args=(--device cuda --compare-cpu --cpu-threads 2
+        --epochs "${GPU_CHECK_TRAIN_EPOCHS:-3}")
+    accuracy_args=(--datasets "${GPU_CHECK_ACCURACY_SETS:-ItalyPowerDemand,JapaneseVowels,BasicMotions,GunPoint,PickupGestureWiimoteZ,ArrowHead,Trace}")
 fi
 
-if [ -f benchmarks/bench_train.py ]; then
-    train=("$py" benchmarks/bench_train.py --device cuda --compare-cpu
-        --epochs "${GPU_CHECK_TRAIN_EPOCHS:-3}")
-    if [ "$dry_run" = 1 ]; then
-        note "[bench_train] dry run, not run: ${train[*]}"
-    else
-        step bench_train 150 "${train[@]}"
-    fi
-else
-    note "[bench_train] benchmarks/bench_train.py not found: skipped"
-fi
+# accuracy_both ARGS...: the learned TAP rows of bench_accuracy in float32,
+# then in bfloat16, on $device (same seed, same data), each within
+# GPU_CHECK_ACCURACY_S seconds (default 75); the DTW rows come from a copy
+# of benchmarks/results/baselines.json (no tslearn run on that machine's CPU)
+accuracy_both() {
+    local precision rc=0 cache
+    cache=$(mktemp -d)/baselines.json
+    cp benchmarks/results/baselines.json "$cache"
+    for precision in float32 bfloat16; do
+        echo "### learned TAP, precision $precision, device $device"
+        timeout --kill-after=10 "${GPU_CHECK_ACCURACY_S:-75}" \
+            "$py" benchmarks/bench_accuracy.py "$@" --no-sdtw-learner \
+            --baselines-cache "$cache" \
+            --tap-params "{\"device\": \"$device\", \"precision\": \"$precision\"}" \
+            || rc=$?
+    done
+    return "$rc"
+}
+
+step bench_cdist 150 "$py" benchmarks/bench_cdist.py "${cdist_args[@]}"
+step bench_train 120 "$py" benchmarks/bench_train.py "${train_args[@]}"
+step accuracy 170 accuracy_both "${accuracy_args[@]}"
+step profile 45 "$py" benchmarks/bench_cdist.py "${profile_args[@]}"
 
 if [ "${#failures[@]}" -gt 0 ]; then
     note "FAILED steps: ${failures[*]}"
