@@ -14,6 +14,8 @@
 #                   in float32 and in bfloat16, one after the other (DTW
 #                   rows from benchmarks/results/baselines.json)
 #   6. profile      bench_cdist --profile on lengths 30-50: time per layer
+#   7. variants     benchmarks/bench_cuda_variants.py: frame distances and
+#                   last layer, the accelerator variants side by side
 #
 # Usage, from anywhere (it cds to the repository root):
 #
@@ -43,7 +45,9 @@
 #
 # Environment: GPU_CHECK_BUDGET (seconds for all steps, default 450),
 # GPU_CHECK_TRAIN_EPOCHS (bench_train --epochs, default 3),
-# GPU_CHECK_ACCURACY_SETS (bench_accuracy --datasets, default all seven).
+# GPU_CHECK_ACCURACY_SETS (bench_accuracy --datasets, default all seven),
+# GPU_CHECK_STEPS (comma-separated steps to run, default all; env always
+# runs).
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +98,10 @@ step() {
     local name=$1 limit=$2
     shift 2
     local log="$out_dir/$name.log" left rc=0 start
+    if [ -n "${GPU_CHECK_STEPS:-}" ] && [ "$name" != env ] &&
+        [[ ",$GPU_CHECK_STEPS," != *",$name,"* ]]; then
+        return 0
+    fi
     left=$((deadline - $(date +%s)))
     if [ "$left" -lt 15 ]; then
         note "[$name] SKIPPED: the time budget (${budget} s) is spent"
@@ -209,6 +217,7 @@ if [ "$dry_run" = 1 ]; then
     profile_args=("${bench[@]}" --skip-baselines --profile)
     train_args=(--device cpu --epochs 1 --datasets BasicMotions)
     accuracy_args=(--quick --datasets BasicMotions)
+    variants_args=(--device cpu --n-x 8 --n-y 8 --repeats 1)
 else
     device=cuda
     cdist_args=(--device cuda --n-x 1024 --n-y 2048 --lengths 40 40 --repeats 2
@@ -217,12 +226,13 @@ else
         --skip-length-scan --profile)
     train_args=(--device cuda --compare-cpu --cpu-threads 2
         --epochs "${GPU_CHECK_TRAIN_EPOCHS:-3}")
+    variants_args=(--device cuda --n-x 512 --n-y 1024 --repeats 2)
     accuracy_args=(--datasets "${GPU_CHECK_ACCURACY_SETS:-ItalyPowerDemand,JapaneseVowels,BasicMotions,GunPoint,PickupGestureWiimoteZ,ArrowHead,Trace}")
 fi
 
 # accuracy_both ARGS...: the learned TAP rows of bench_accuracy in float32,
 # then in bfloat16, on $device (same seed, same data), each within
-# GPU_CHECK_ACCURACY_S seconds (default 75); the DTW rows come from a copy
+# GPU_CHECK_ACCURACY_S seconds (default 80); the DTW rows come from a copy
 # of benchmarks/results/baselines.json (no tslearn run on that machine's CPU)
 accuracy_both() {
     local precision rc=0 cache
@@ -230,7 +240,7 @@ accuracy_both() {
     cp benchmarks/results/baselines.json "$cache"
     for precision in float32 bfloat16; do
         echo "### learned TAP, precision $precision, device $device"
-        timeout --kill-after=10 "${GPU_CHECK_ACCURACY_S:-75}" \
+        timeout --kill-after=10 "${GPU_CHECK_ACCURACY_S:-80}" \
             "$py" benchmarks/bench_accuracy.py "$@" --no-sdtw-learner \
             --baselines-cache "$cache" \
             --tap-params "{\"device\": \"$device\", \"precision\": \"$precision\"}" \
@@ -240,6 +250,7 @@ accuracy_both() {
 }
 
 step bench_cdist 150 "$py" benchmarks/bench_cdist.py "${cdist_args[@]}"
+step variants 90 "$py" benchmarks/bench_cuda_variants.py "${variants_args[@]}"
 step bench_train 120 "$py" benchmarks/bench_train.py "${train_args[@]}"
 step accuracy 170 accuracy_both "${accuracy_args[@]}"
 step profile 45 "$py" benchmarks/bench_cdist.py "${profile_args[@]}"

@@ -262,4 +262,6 @@ def test_keeps_device_cuda():
     assert z.device == x.device and out_lengths.device == x.device
     assert z.dtype == torch.float64
     zc, _ = enc.cpu()(x.cpu(), torch.tensor([9, 2]))
-    np.testing.assert_allclose(z.cpu().numpy(), zc.numpy(), atol=1e-10)
+    np.testing.assert_allclose(
+        z.detach().cpu().numpy(), zc.detach().numpy(), atol=1e-10
+    )

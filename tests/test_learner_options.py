@@ -222,6 +222,16 @@ def test_mined_bucketed_training_equals_all_pairs(loss):
         np.testing.assert_allclose(v, slow.model_.state_dict()[k], rtol=1e-3, atol=1e-4)
 
 
+def test_training_path_by_device():
+    from sktap.metric_learning._steps import training_path
+
+    assert training_path("auto", torch.device("cpu")) == "mined"
+    assert training_path("auto", "cuda") == "all_pairs"
+    assert training_path("auto", torch.device("cuda", 0)) == "all_pairs"
+    assert training_path("all_pairs", "cpu") == "all_pairs"
+    assert training_path("mined", "cuda") == "mined"
+
+
 def test_the_papers_configuration_builds_the_papers_networks(data):
     X, y = data
     paper = TAPMetricLearner(

@@ -35,6 +35,11 @@ _CPU_BATCH_BYTES = 16 * 2**20
 # multiply-adds) 0.9x, at 21,700 cells (526 M) 1.6-1.9x; one hidden layer
 # of 8 channels at 24,000 cells (12 M) 0.75-0.9x.
 _CPU_MIN_MACS_PER_THREAD = 50_000_000
+# Device types on which the padded path (the one accelerators take) also
+# computes the last layer as 1 x 1 maps and shifted adds
+# (:func:`_single_output_conv`). None by default: the variant is measured on
+# CUDA by benchmarks/bench_cuda_variants.py.
+_PADDED_LAST_LAYER_AS_MAPS: tuple[str, ...] = ()
 
 
 def _check_layers(channels, kernel_sizes) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -244,6 +249,8 @@ class TAPNet(nn.Module):
             h = h.relu_() if inplace else torch.relu(h)
             if mask is not None:
                 h = h.mul_(mask) if inplace else h * mask
+        if h.device.type in _PADDED_LAST_LAYER_AS_MAPS:
+            return _single_output_conv(self.convs[-1], h)
         return self.convs[-1](h)[:, 0]
 
     def _correction_by_shape(self, D, P, order, batches):

@@ -18,7 +18,7 @@ from ..engine._trainable import TrainableMixin, check_hidden_sizes, frame_width
 from ..engine._training import EpochBatches
 from ..losses import get_metric_loss
 from ._base import SequenceMetricLearner
-from ._steps import make_train_step, make_validation
+from ._steps import make_train_step, make_validation, training_path
 
 __all__ = ["TrainedMetricLearner", "frame_params"]
 
@@ -135,7 +135,7 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
             metric=self._metric_loss() if supervised else None,
             augment=self.augment,
             self_supervised_weight=self.self_supervised_weight,
-            path=getattr(self, "_training_path", "mined"),
+            path=training_path(getattr(self, "_training_path", "auto"), device),
             precision=self.precision,
         )
         validate = None
