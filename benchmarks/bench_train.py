@@ -11,7 +11,9 @@ data sets (``benchmarks/_datasets.py``; ``pip install --no-deps aeon==1.6.0``):
 Two learners with the same ``random_state`` (hence the same weights and the
 same minibatches) train side by side, in one process: the default step
 (frames encoded once, distances in length buckets, and once classes
-separate only the pairs that hard mining keeps recomputed with autograd)
+separate only the pairs that hard mining keeps recomputed with autograd;
+a batch with too little work for that takes the all-pairs computation on
+the encoded frames, and its mined fraction reads "-")
 and the all-pairs step (every pair padded to the batch's longest sequence,
 all with autograd; ``learner._training_path = "all_pairs"``). Printed per
 epoch: seconds of each, their ratio, the fraction of pairs mining keeps,
@@ -52,6 +54,13 @@ def _fit(X, y, epochs, device, path, seed):
     return est, time.perf_counter() - start
 
 
+def _fraction(entry):
+    """The epoch's mined fraction, "-" where every batch was too small to
+    mine (see ``_MINED_MIN_MACS`` in ``sktap/metric_learning/_steps.py``)."""
+    value = entry.get("mined_fraction")
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _batch_padding(lengths, batch_size, seed):
     lengths = np.asarray(lengths)
     idx = np.random.RandomState(seed).permutation(len(lengths))[:batch_size]
@@ -79,7 +88,7 @@ def run(name, epochs, device, seed):
     for a, b in zip(slow.history_, fast.history_):
         print(
             f"| {a['epoch']} | {a['seconds']:.2f} | {b['seconds']:.2f} | "
-            f"{a['seconds'] / b['seconds']:.1f}x | {b.get('mined_fraction', 1):.3f} "
+            f"{a['seconds'] / b['seconds']:.1f}x | {_fraction(b)} "
             f"| {a['metric_loss']:.6f} | {b['metric_loss']:.6f} |"
         )
     per_slow = np.mean([h["seconds"] for h in slow.history_])

@@ -202,8 +202,12 @@ def test_learned_tap_module_encodes_with_scaler_first():
 
 
 @pytest.mark.parametrize("loss", ["triplet", "binomial", "lifted"])
-def test_mined_bucketed_training_equals_all_pairs(loss):
+def test_mined_bucketed_training_equals_all_pairs(loss, monkeypatch):
     # well separated classes: after the first batches mining keeps few pairs
+    # (the tiny batches take the mined path only with the work bound at 0)
+    from sktap.metric_learning import _steps
+
+    monkeypatch.setattr(_steps, "_MINED_MIN_MACS", 0)
     rng = np.random.RandomState(3)
     X = [rng.randn(rng.randint(4, 25), 2) + 3 * (i % 3) for i in range(24)]
     y = np.arange(24) % 3
@@ -220,6 +224,27 @@ def test_mined_bucketed_training_equals_all_pairs(loss):
         assert min(fractions) < 0.5  # the mined path really ran
     for k, v in fast.model_.state_dict().items():
         np.testing.assert_allclose(v, slow.model_.state_dict()[k], rtol=1e-3, atol=1e-4)
+
+
+def test_small_batches_skip_the_mined_path(monkeypatch):
+    # below the work bound a batch takes the all-pairs computation (no
+    # mined fraction logged); above it, the mined path; same losses
+    from sktap.metric_learning import _steps
+
+    rng = np.random.RandomState(3)
+    X = [rng.randn(rng.randint(4, 25), 2) + 3 * (i % 3) for i in range(24)]
+    y = np.arange(24) % 3
+    kw = dict(TINY_LEARNER, max_epochs=2)
+    small = TAPMetricLearner(**kw).fit(X, y)
+    assert all("mined_fraction" not in h for h in small.history_)
+    monkeypatch.setattr(_steps, "_MINED_MIN_MACS", 0)
+    mined = TAPMetricLearner(**kw).fit(X, y)
+    assert all("mined_fraction" in h for h in mined.history_)
+    np.testing.assert_allclose(
+        [h["metric_loss"] for h in small.history_],
+        [h["metric_loss"] for h in mined.history_],
+        rtol=2e-4,
+    )
 
 
 def test_training_path_by_device():

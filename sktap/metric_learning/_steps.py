@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..augment import augment_batch
-from ..core import tap_pairs, tap_pairwise_bucketed
+from ..core import tap_pairs, tap_pairwise, tap_pairwise_bucketed
 from ..losses import (
     LiftedStructureLoss,
     loss_from_pairs,
@@ -18,6 +18,15 @@ from ..losses import (
 # them costs more than the all-pairs backward it saves (the no-grad pass
 # that finds them is about half a forward + backward).
 _MINING_PAYS_BELOW = 0.5
+
+# Below this many multiply-adds of the alignment network over a batch's
+# padded B x B grid, the mined path's extra operators (length buckets, a
+# no-grad pass, recomputed pairs) cost more than the cells and backward
+# passes they save, and the batch takes the all-pairs computation. On the
+# 2-core CPU, default learner: JapaneseVowels batches (about 80 M) ran 0.5x
+# as fast mined as all-pairs, BasicMotions batches (about 300 M) 1.9x
+# (benchmarks/bench_train.py, docs/benchmarks.md).
+_MINED_MIN_MACS = 150_000_000
 
 __all__ = ["make_train_step", "make_validation"]
 
@@ -49,6 +58,17 @@ def training_path(path, device):
     return path
 
 
+def _padded_macs(align, lengths):
+    """Multiply-adds of a TAPNet-like ``align`` over all pairs of a batch
+    padded to its longest sequence; None for networks without ``convs``."""
+    convs = getattr(align, "convs", None)
+    if convs is None or not len(lengths):
+        return None
+    longest = int(lengths.max())
+    per_cell = sum(conv.weight.numel() for conv in convs)
+    return len(lengths) ** 2 * longest**2 * per_cell
+
+
 def metric_term(model, x, lx, labels, metric, path):
     """The metric loss of one batch and the fraction of pairs it mines.
 
@@ -60,7 +80,9 @@ def metric_term(model, x, lx, labels, metric, path):
     pairs that carry gradient are found; when they are few (as soon as
     classes separate) only those are recomputed with autograd, otherwise
     all pairs are. The choice depends on the batch alone, so a resumed fit
-    repeats the uninterrupted one exactly. ``path="all_pairs"`` is the plain
+    repeats the uninterrupted one exactly. A batch with too little work for
+    that to pay (:data:`_MINED_MIN_MACS`) takes the all-pairs computation
+    on the encoded frames. ``path="all_pairs"`` is the plain
     computation (every pair padded to the batch's longest sequence, all
     with autograd): the estimators' choice on a GPU (:func:`training_path`).
     """
@@ -68,6 +90,9 @@ def metric_term(model, x, lx, labels, metric, path):
         dist = model(x, lx)  # (B, B), all pairs in one batched call
         return metric(dist, labels), None
     z, lz = model.encode(x, lx)
+    macs = _padded_macs(model.align, lz)
+    if macs is not None and macs < _MINED_MIN_MACS:
+        return metric(tap_pairwise(z, lz, z, lz, model.align), labels), None
     if isinstance(metric, LiftedStructureLoss):  # it reads every pair
         return metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels), None
     with torch.no_grad():
