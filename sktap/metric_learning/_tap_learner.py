@@ -52,11 +52,13 @@ class TAPMetricLearner(TrainedMetricLearner):
             max_epochs=100,
         )
 
-    Training steps are exact and cheap: the frames of a minibatch are
-    encoded once, its B x B distances are computed in length buckets, and
-    for the hard-mined losses (triplet, binomial) only the pairs that carry
-    gradient are recomputed with autograd once classes separate; loss and
-    gradients equal the all-pairs computation.
+    Training steps are exact and cheap: on the CPU, a minibatch with
+    enough work has its frames encoded once, its B x B distances computed
+    in length buckets, and for the hard-mined losses (triplet, binomial)
+    only the pairs that carry gradient recomputed with autograd once
+    classes separate; smaller minibatches, and all of them on a GPU, go
+    through as one padded batch. Loss and gradients equal the all-pairs
+    computation either way.
 
     Parameters
     ----------
