@@ -119,6 +119,23 @@ def test_gradient_reaches_off_diagonal_only(name):
 
 
 @pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_distances_give_a_non_finite_loss(name, bad):
+    # mining compares distances and NaN compares False: all-NaN distances
+    # would otherwise mine nothing and give a loss of 0 (training would go
+    # on with broken weights); one bad pair is enough
+    labels = torch.tensor(LABELS)
+    assert not torch.isfinite(get_metric_loss(name)(torch.full((4, 4), bad), labels))
+    dist = _dist()
+    dist[0, 2] = bad
+    assert not torch.isfinite(get_metric_loss(name)(dist, labels))
+    # the diagonal is never a pair
+    dist = _dist()
+    dist.fill_diagonal_(bad)
+    assert torch.isfinite(get_metric_loss(name)(dist, labels))
+
+
+@pytest.mark.parametrize("name", LOSSES)
 def test_extreme_distances_do_not_overflow(name):
     dist = _dist(DIST * 1e4, grad=True)
     loss = get_metric_loss(name)(dist, torch.tensor(LABELS))

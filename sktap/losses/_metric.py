@@ -84,6 +84,18 @@ def _anchor_mean(per_anchor):
     return per_anchor.sum() / max(len(per_anchor), 1)
 
 
+def _keep_non_finite(loss, dist):
+    """``loss``, made NaN when an off-diagonal distance is NaN or infinite.
+
+    Mining compares distances, and NaN compares False: without this, a
+    batch whose distances are all NaN (a diverged network) would mine no
+    pair and give a loss of exactly 0, and training would go on with broken
+    weights. Adds 0 (and a zero gradient) otherwise; no host sync.
+    """
+    off = ~torch.eye(len(dist), dtype=torch.bool, device=dist.device)
+    return loss + 0.0 * torch.where(off, dist, torch.zeros_like(dist)).sum()
+
+
 def batch_hard_triplet_loss(dist, labels, *, margin=0.1):
     r"""Triplet loss over the hard positives and negatives of each anchor (Eq. 4).
 
@@ -127,7 +139,7 @@ def batch_hard_triplet_loss(dist, labels, *, margin=0.1):
     hard_pos, hard_neg = _hard_masks(dist, *_pair_masks(labels), margin)
     hinge = torch.relu(margin + dist[:, :, None] - dist[:, None, :])  # (B, P, N)
     combos = hard_pos[:, :, None] & hard_neg[:, None, :]
-    return _anchor_mean(_masked_mean(hinge, combos, (1, 2)))
+    return _keep_non_finite(_anchor_mean(_masked_mean(hinge, combos, (1, 2))), dist)
 
 
 def _log1p_sum_exp(z, mask):
@@ -193,7 +205,8 @@ def lifted_structure_loss(dist, labels, *, alpha=40.0, beta=2.0, threshold=1.0):
         + _log1p_sum_exp(-alpha * shifted, neg) / alpha
     )
     valid = pos.any(dim=1) & neg.any(dim=1)
-    return _anchor_mean(torch.where(valid, per_anchor, torch.zeros_like(per_anchor)))
+    loss = _anchor_mean(torch.where(valid, per_anchor, torch.zeros_like(per_anchor)))
+    return _keep_non_finite(loss, dist)
 
 
 def binomial_deviance_loss(
@@ -255,7 +268,7 @@ def binomial_deviance_loss(
     per_anchor = _masked_mean(pos_term, hard_pos, 1) + _masked_mean(
         neg_term, hard_neg, 1
     )
-    return _anchor_mean(per_anchor)
+    return _keep_non_finite(_anchor_mean(per_anchor), dist)
 
 
 class BatchHardTripletLoss(nn.Module):
