@@ -262,14 +262,19 @@ def random_sequences(rng, n, low, high, d) -> list[np.ndarray]:
 # ------------------------------------------------------------ table 1 parts
 
 
-def time_cdist_tap(net, X, Y, device, dtype, sizes, repeats):
-    run = partial(
+def cdist_call(net, device, dtype, sizes):
+    """``cdist_tap`` with the benchmark's network, device, dtype and memory."""
+    return partial(
         cdist_tap,
         net=net,
         device=device,
         dtype=dtype,
         working_memory=sizes.working_memory,
     )
+
+
+def time_cdist_tap(net, X, Y, device, dtype, sizes, repeats):
+    run = cdist_call(net, device, dtype, sizes)
     # On the CPU a warm-up on a corner of the problem builds the same oneDNN
     # kernels at a fraction of the cost of a full call. On a GPU the warm-up
     # is the full call: each new tile shape costs cuDNN a plan (and the CUDA
@@ -516,15 +521,7 @@ def profile_call(net, X, Y, device, dtype, sizes):
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    run = partial(
-        cdist_tap,
-        X,
-        Y,
-        net=net,
-        device=device,
-        dtype=dtype,
-        working_memory=sizes.working_memory,
-    )
+    run = partial(cdist_call(net, device, dtype, sizes), X, Y)
     run()  # warm-up
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":

@@ -208,9 +208,17 @@ class TAPNet(nn.Module):
 
     needs_frames = False
 
+    @property
+    def macs_per_cell(self) -> int:
+        """Multiply-adds of the layers per cell of the ``Lx x Ly`` grid."""
+        return sum(conv.weight.numel() for conv in self.convs)
+
     def correction(self, D, P, mask):
         """The learned correction ``g`` of shape (n_pairs, Lx, Ly)."""
-        if D.device.type == "cpu" and D.shape[0] > 0:
+        # the path by shape needs at least one batch's worth of work: a
+        # padded grid under that is not worth scanning the mask for blocks
+        least = _CPU_MIN_MACS_PER_THREAD * torch.get_num_threads()
+        if D.device.type == "cpu" and D.numel() * self.macs_per_cell >= least:
             blocks = None if mask is None else _valid_blocks(mask)
             if mask is None or blocks is not None:
                 plan = self._plan_by_shape(blocks, D.shape)
@@ -225,9 +233,7 @@ class TAPNet(nn.Module):
         itemsize = self.convs[0].weight.element_size()
         max_cells = _CPU_BATCH_BYTES // (width * itemsize)
         order, batches = _shape_batches(blocks, shape, max_cells)
-        macs = sum(a * b * m for a, b, m in batches) * sum(
-            conv.weight.numel() for conv in self.convs
-        )
+        macs = sum(a * b * m for a, b, m in batches) * self.macs_per_cell
         least = _CPU_MIN_MACS_PER_THREAD * torch.get_num_threads() * len(batches)
         return (order, batches) if macs >= least else None
 

@@ -59,14 +59,13 @@ def training_path(path, device):
 
 
 def _padded_macs(align, lengths):
-    """Multiply-adds of a TAPNet-like ``align`` over all pairs of a batch
-    padded to its longest sequence; None for networks without ``convs``."""
-    convs = getattr(align, "convs", None)
-    if convs is None or not len(lengths):
+    """Multiply-adds of ``align`` over all pairs of a batch padded to its
+    longest sequence; None for networks that do not say their cost per cell
+    (``macs_per_cell``, e.g. :class:`~sktap.TAPNet`)."""
+    per_cell = getattr(align, "macs_per_cell", None)
+    if per_cell is None or not len(lengths):
         return None
-    longest = int(lengths.max())
-    per_cell = sum(conv.weight.numel() for conv in convs)
-    return len(lengths) ** 2 * longest**2 * per_cell
+    return len(lengths) ** 2 * int(lengths.max()) ** 2 * per_cell
 
 
 def metric_term(model, x, lx, labels, metric, path):
