@@ -1,6 +1,7 @@
 """sktap: learnable sequence distances with Temporal Alignment Prediction."""
 
 from . import baselines  # registers the baseline estimators with sktap.load
+from ._config import LayoutWarning, config_context, get_config, set_config
 from .core import TAPNet, TAPTransNet
 from .engine._persistence import load
 from .few_shot import TAPFewShotClassifier
@@ -10,6 +11,7 @@ from .neighbors import TAPKNeighborsClassifier
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "LayoutWarning",
     "TAPFewShotClassifier",
     "TAPKNeighborsClassifier",
     "TAPMetricLearner",
@@ -17,5 +19,8 @@ __all__ = [
     "TAPTransNet",
     "__version__",
     "baselines",
+    "config_context",
+    "get_config",
     "load",
+    "set_config",
 ]

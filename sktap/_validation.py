@@ -9,6 +9,11 @@ Every public entry point calls :func:`check_sequences` (or
   allowed as above);
 * a list (or tuple) of array-likes ``(L_i, d)`` or ``(L_i,)``.
 
+Under ``sktap.config_context(layout="channels_first")`` 3-D arrays are
+``(n_ts, d, sz)`` and each 2-D series ``(d, L_i)`` (aeon's and sktime's
+layout); with the default ``layout="auto"`` sequences with more channels
+than time steps are read time first with a :class:`~sktap.LayoutWarning`.
+
 The result is a zero-padded float array plus the true length of each series.
 The caller's data is never modified: the padded array is always a new one.
 """
@@ -16,11 +21,21 @@ The caller's data is never modified: the padded array is always a new one.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Sequences", "check_sequence", "check_sequences", "to_tslearn"]
+from ._config import LayoutWarning, get_config
+
+__all__ = [
+    "Sequences",
+    "as_output",
+    "check_sequence",
+    "check_sequences",
+    "to_output",
+    "to_tslearn",
+]
 
 
 class Sequences(NamedTuple):
@@ -115,7 +130,31 @@ def _valid_length(seq: np.ndarray, name: str, index: int) -> int:
     return length
 
 
+def _layout() -> str:
+    return get_config()["layout"]
+
+
+def _warn_ambiguous(name: str, n_steps: int, n_channels: int, what: str) -> None:
+    warnings.warn(
+        f"{name}: {what} has {n_steps} time step{'s' if n_steps != 1 else ''} "
+        f"and {n_channels} channels if read time first, as sktap reads it "
+        "(tslearn's layout). If it is channels-first data (aeon, sktime: "
+        "n_cases, n_channels, n_timepoints), pass it inside "
+        "sktap.config_context(layout='channels_first'); if it is time first "
+        "(for example frame embeddings with more features than frames), say "
+        "so with layout='time_first' to silence this warning",
+        LayoutWarning,
+        stacklevel=4,
+    )
+
+
 def _from_array(arr: np.ndarray, name: str):
+    if arr.ndim == 3:
+        layout = _layout()
+        if layout == "channels_first":
+            arr = arr.transpose(0, 2, 1)  # (n_ts, d, sz) -> (n_ts, sz, d)
+        elif layout == "auto" and arr.shape[2] > arr.shape[1] > 0:
+            _warn_ambiguous(name, arr.shape[1], arr.shape[2], f"shape {arr.shape}")
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
@@ -147,28 +186,46 @@ def _from_array(arr: np.ndarray, name: str):
     return data, lengths
 
 
+def _list_hint(first: np.ndarray, a: np.ndarray) -> str:
+    """A pointer to the layout setting when ``a`` looks channels first."""
+    if _layout() == "channels_first" or a.shape[0] != first.shape[0]:
+        return ""
+    return (
+        "; every sequence has the same number of rows, so they may be "
+        "channels first (aeon, sktime: (n_channels, L_i)): pass them inside "
+        "sktap.config_context(layout='channels_first')"
+    )
+
+
 def _from_list(seqs, name: str):
     if len(seqs) == 0:
         raise ValueError(f"{name} contains no sequences")
-    arrays = []
+    channels_first = _layout() == "channels_first"
+    arrays, raw = [], []
     n_features = None
     for i, s in enumerate(seqs):
         a = _as_numeric(s, name, f"sequence {i}")
         if a.ndim == 1:
             a = a[:, None]
         elif a.ndim != 2:
+            shape = "(d, L)" if channels_first else "(L, d)"
             raise ValueError(
-                f"{name}: sequence {i} must be 1-D (L,) or 2-D (L, d); got "
+                f"{name}: sequence {i} must be 1-D (L,) or 2-D {shape}; got "
                 f"{a.ndim} dimension{'s' if a.ndim != 1 else ''}"
             )
+        elif channels_first:
+            a = a.T  # (d, L) -> (L, d)
         if n_features is None:
             n_features = a.shape[1]
         elif a.shape[1] != n_features:
             raise ValueError(
                 f"{name}: sequence {i} has {a.shape[1]} features, expected "
-                f"{n_features} (as sequence 0)"
+                f"{n_features} (as sequence 0){_list_hint(raw[0], a)}"
             )
+        raw.append(a)
         arrays.append(a[: _valid_length(a, name, i)])
+    if _layout() == "auto" and all(len(a) < n_features for a in raw):
+        _warn_ambiguous(name, len(raw[0]), n_features, "every sequence")
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     data = np.zeros((len(arrays), int(lengths.max()), n_features), dtype=np.float64)
     for i, a in enumerate(arrays):
@@ -220,9 +277,16 @@ def check_sequences(X, *, name: str = "X", n_features: int | None = None) -> Seq
             data, lengths = _from_array(_as_numeric(X, name, "the input"), name)
         seqs = Sequences(data, lengths)
     if n_features is not None and seqs.n_features != n_features:
+        hint = ""
+        if _layout() != "channels_first" and seqs.data.shape[1] == n_features:
+            hint = (
+                "; its time steps match the expected features, so it may be "
+                "channels first (aeon, sktime): pass it inside "
+                "sktap.config_context(layout='channels_first')"
+            )
         raise ValueError(
             f"{name} has {seqs.n_features} features per time step, but "
-            f"{n_features} were expected (as seen in fit)"
+            f"{n_features} were expected (as seen in fit){hint}"
         )
     return seqs
 
@@ -247,3 +311,15 @@ def to_tslearn(seqs: Sequences) -> np.ndarray:
     mask = np.arange(data.shape[1])[None, :] >= seqs.lengths[:, None]
     data[mask] = np.nan
     return data
+
+
+def as_output(X: np.ndarray) -> np.ndarray:
+    """A time-first ``(n_ts, sz, d)`` array in the configured layout."""
+    if _layout() == "channels_first":
+        return np.ascontiguousarray(X.transpose(0, 2, 1))
+    return X
+
+
+def to_output(seqs: Sequences) -> np.ndarray:
+    """Sequences given back to a user: NaN-padded, in the configured layout."""
+    return as_output(to_tslearn(seqs))

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from .._validation import as_output
+
 _MISSING = frozenset({"?", "nan"})
 # Padding guard: a few very long series among many short ones can make the
 # padded array far larger than the file. Refuse only when it is both big
@@ -75,14 +77,17 @@ def _check_padding(shape: tuple[int, int, int], n_values: int, source: str) -> N
 
 
 def _pad(arrays: list[np.ndarray], source: str) -> np.ndarray:
-    """Stack ``(L_i, d)`` arrays into ``(n, max_len, d)`` with trailing NaN."""
+    """Stack ``(L_i, d)`` arrays into ``(n, max_len, d)`` with trailing NaN.
+
+    Channels first, ``(n, d, max_len)``, under ``layout="channels_first"``.
+    """
     lengths = [len(a) for a in arrays]
     shape = (len(arrays), max(lengths), arrays[0].shape[1])
     _check_padding(shape, sum(lengths) * shape[2], source)
     X = np.full(shape, np.nan)
     for i, a in enumerate(arrays):
         X[i, : len(a)] = a
-    return X
+    return as_output(X)
 
 
 # ------------------------------------------------------------------ .ts files

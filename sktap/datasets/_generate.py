@@ -9,7 +9,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from sklearn.utils import check_random_state
 
-from .._validation import Sequences, to_tslearn
+from .._validation import Sequences, to_output
 
 __all__ = ["make_warped_sequences"]
 
@@ -203,7 +203,8 @@ def make_warped_sequences(
     Returns
     -------
     X : ndarray of shape (n_classes * n_per_class, max_len, n_features)
-        Sequences in tslearn format: float64, NaN after each sequence's end.
+        Sequences in tslearn format: float64, NaN after each sequence's end
+        (channels first under ``sktap.config_context(layout="channels_first")``).
     y : ndarray of shape (n_classes * n_per_class,), dtype int64
         Class labels. Samples are in random order.
     warps : list of ndarray of shape (L_i,)
@@ -234,7 +235,7 @@ def make_warped_sequences(
     y = np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)
     samples = [_sample(orders[c], bank, lengths, warp_strength, noise, rng) for c in y]
     perm = rng.permutation(len(y))
-    X = to_tslearn(_pad_zeros([samples[i][0] for i in perm]))
+    X = to_output(_pad_zeros([samples[i][0] for i in perm]))
     if return_warps:
         return X, y[perm], [samples[i][1] for i in perm]
     return X, y[perm]

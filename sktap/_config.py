@@ -1,0 +1,120 @@
+"""sktap's global configuration: how arrays of sequences are laid out.
+
+Modelled on scikit-learn's ``set_config`` / ``config_context``: the setting
+is per thread, and ``config_context`` restores the previous value on exit.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+__all__ = ["LayoutWarning", "config_context", "get_config", "set_config"]
+
+LAYOUTS = ("auto", "time_first", "channels_first")
+_DEFAULTS = {"layout": "auto"}
+_local = threading.local()
+
+
+class LayoutWarning(UserWarning):
+    """sktap read an array whose layout it could not tell from its shape.
+
+    Raised when ``layout="auto"`` (the default) meets sequences with more
+    channels than time steps: sktap reads them time first, as tslearn does,
+    but they may be channels-first data from aeon or sktime. Say which
+    layout the data has with :func:`sktap.config_context` or
+    :func:`sktap.set_config` to silence it.
+    """
+
+
+def _config() -> dict:
+    if not hasattr(_local, "config"):
+        _local.config = dict(_DEFAULTS)
+    return _local.config
+
+
+def get_config() -> dict:
+    """The current values of sktap's settings.
+
+    Returns
+    -------
+    dict
+        ``{"layout": ...}``; see :func:`set_config`.
+
+    Examples
+    --------
+    >>> import sktap
+    >>> sktap.get_config()["layout"]
+    'auto'
+    """
+    return dict(_config())
+
+
+def _check_layout(layout) -> str:
+    if layout not in LAYOUTS:
+        raise ValueError(
+            f"layout must be one of {', '.join(map(repr, LAYOUTS))}; got {layout!r}"
+        )
+    return layout
+
+
+def set_config(layout=None):
+    """Set sktap's settings for this thread.
+
+    Parameters
+    ----------
+    layout : {"auto", "time_first", "channels_first"}, optional
+        How a 3-D array of sequences, and each 2-D sequence in a list, is
+        laid out; None leaves the setting as it is.
+
+        - ``"time_first"``: ``(n_ts, sz, d)``, and ``(L_i, d)`` per series:
+          tslearn's layout and sktap's own.
+        - ``"channels_first"``: ``(n_cases, n_channels, n_timepoints)``, and
+          ``(n_channels, L_i)`` per series: what aeon's and sktime's
+          loaders return (sktime's ``numpy3D``). Sequences that sktap gives
+          back (``transform``, the dataset readers and generators) come
+          channels first too.
+        - ``"auto"`` (the default): read as ``"time_first"``, with a
+          :class:`~sktap.LayoutWarning` when the data has more channels
+          than time steps, the shape channels-first data usually has.
+
+        A 2-D array ``(n_ts, sz)`` is a set of univariate series in every
+        layout.
+
+    Examples
+    --------
+    >>> import sktap
+    >>> sktap.set_config(layout="channels_first")
+    >>> sktap.get_config()["layout"]
+    'channels_first'
+    >>> sktap.set_config(layout="auto")
+    """
+    if layout is not None:
+        _config()["layout"] = _check_layout(layout)
+
+
+@contextmanager
+def config_context(*, layout=None):
+    """Set sktap's settings inside a ``with`` block, restoring them on exit.
+
+    Parameters
+    ----------
+    layout : {"auto", "time_first", "channels_first"}, optional
+        See :func:`set_config`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sktap
+    >>> from sktap.metrics import cdist_tap
+    >>> X_aeon = np.zeros((4, 3, 50))  # 4 series, 3 channels, 50 steps
+    >>> with sktap.config_context(layout="channels_first"):
+    ...     cdist_tap(X_aeon, device="cpu").shape
+    (4, 4)
+    """
+    old = get_config()
+    set_config(layout=layout)
+    try:
+        yield
+    finally:
+        _config().update(old)
