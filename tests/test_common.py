@@ -22,6 +22,7 @@ from sktap.baselines import (
     PrototypeFewShotClassifier,
     SoftDTWMetricLearner,
 )
+from sktap.interop import TAPDistanceTransformer, TAPKernelTransformer
 
 from .conftest import TINY_FEW_SHOT, TINY_LEARNER, TINY_SOFT_DTW
 
@@ -36,6 +37,11 @@ ESTIMATORS = [
     TAPFewShotClassifier(**dict(TINY_FEW_SHOT, n_way=2, n_episodes=2)),
     PrototypeFewShotClassifier(),
     DTWFewShotClassifier(),
+    TAPDistanceTransformer(device="cpu"),
+    TAPDistanceTransformer(
+        TAPMetricLearner(**_LEARNER), symmetric="divergence", device="cpu"
+    ),
+    TAPKernelTransformer(device="cpu"),
 ]
 
 _CHANNELS = "n_features_in_ counts channels: 1 for a 2-D array of univariate series"

@@ -12,13 +12,16 @@ from ._labels import check_labels, common_train_params, split_validation
 from ._tensors import TensorSequences, build_seeded, generator_from, init_parameters
 from ._tiling import (
     PairKernel,
+    check_form,
     check_n_jobs,
     check_working_memory,
     iter_pairs,
     iter_tiles,
     length_chunks,
     progress,
+    run_form,
     run_tiles,
+    self_distances,
 )
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "TAPKernel",
     "TensorSequences",
     "build_seeded",
+    "check_form",
     "check_labels",
     "check_n_jobs",
     "check_net",
@@ -39,6 +43,8 @@ __all__ = [
     "progress",
     "resolve_device",
     "resolve_dtype",
+    "run_form",
     "run_tiles",
+    "self_distances",
     "split_validation",
 ]

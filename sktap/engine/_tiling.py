@@ -22,13 +22,17 @@ from .._validation import Sequences
 
 __all__ = [
     "PairKernel",
+    "check_form",
     "check_n_jobs",
     "check_working_memory",
     "iter_pairs",
     "iter_tiles",
     "length_chunks",
     "progress",
+    "run_form",
     "run_tiles",
+    "self_distances",
+    "to_divergence",
 ]
 
 
@@ -234,3 +238,54 @@ def iter_pairs(kernel, X: Sequences, Y: Sequences, rows, cols, budget, n_jobs=No
     dists = Parallel(n_jobs=_jobs(kernel, n_jobs), return_as="generator")(tasks())
     for (start, stop), dist in zip(batches, dists):
         yield order[start:stop], dist
+
+
+def check_form(symmetric):
+    """Validate ``symmetric`` (False, True or "divergence"); return it."""
+    if isinstance(symmetric, (bool, np.bool_)):
+        return bool(symmetric)
+    if isinstance(symmetric, str) and symmetric == "divergence":
+        return symmetric
+    raise ValueError(
+        f"symmetric must be False, True or 'divergence'; got {symmetric!r}"
+    )
+
+
+def self_distances(kernel, X: Sequences, budget, n_jobs=None):
+    """The distance (n,) of each sequence of ``X`` to itself."""
+    idx = np.arange(len(X))
+    out = np.empty(len(X), dtype=kernel.result_dtype)
+    for pos, dist in iter_pairs(kernel, X, X, idx, idx, budget, n_jobs):
+        out[pos] = dist
+    return out
+
+
+def run_form(kernel, X: Sequences, Y, form, budget, n_jobs=None, verbose=0):
+    """Distances (n_x, n_y) in the form ``symmetric`` asks for.
+
+    ``kernel`` scores the symmetric distance whenever ``form`` is not False.
+    ``Y`` None means ``Y = X``. The "divergence" form is
+    ``max(0, d(x, y) - (d(x, x) + d(y, y)) / 2)`` of the symmetric ``d``:
+    symmetric, non-negative and zero from a sequence to itself (exactly zero
+    on the diagonal when ``Y`` is None).
+    """
+    out = run_tiles(kernel, X, X if Y is None else Y, budget, n_jobs, verbose)
+    if form != "divergence":
+        return out
+    sx = self_distances(kernel, X, budget, n_jobs)
+    sy = sx if Y is None else self_distances(kernel, Y, budget, n_jobs)
+    to_divergence(out, sx, sy)
+    if Y is None:
+        np.fill_diagonal(out, 0)
+    return out
+
+
+def to_divergence(out, sx, sy):
+    """``out`` (n_x, n_y) of symmetric distances made a divergence, in place.
+
+    ``sx`` (n_x,) and ``sy`` (n_y,) are the self-distances; the result is
+    ``max(0, out - (sx[i] + sy[j]) / 2)``.
+    """
+    out -= ((sx[:, None] + sy[None, :]) / 2).astype(out.dtype)
+    np.maximum(out, 0, out=out)
+    return out

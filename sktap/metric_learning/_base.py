@@ -11,8 +11,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import Sequences, check_sequence, check_sequences, to_tslearn
-from ..engine import PairKernel, check_n_jobs, check_working_memory, run_tiles
+from .._validation import Sequences, check_sequence, check_sequences, to_output
+from ..engine import (
+    PairKernel,
+    check_form,
+    check_n_jobs,
+    check_working_memory,
+    run_form,
+)
 
 __all__ = ["LearnedMetric", "SequenceMetricLearner"]
 
@@ -70,9 +76,10 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_ts, max_len, n_components)
-            NaN after each sequence's end.
+            NaN after each sequence's end; ``(n_ts, n_components, max_len)``
+            under ``sktap.config_context(layout="channels_first")``.
         """
-        return to_tslearn(self.encode(X))
+        return to_output(self.encode(X))
 
     def pairwise_distances(
         self, X, Y=None, *, symmetric=False, working_memory=None, n_jobs=None, verbose=0
@@ -82,16 +89,33 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
         Computed in tiles whose extra memory stays under ``working_memory``
         MiB (scikit-learn's setting by default), through joblib.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_x, sz, d) or (n_x, sz), or list of (L_i, d)
+            Sources.
+        Y : same as X, optional
+            Targets; None means ``Y = X``.
+        symmetric : bool or "divergence", default=False
+            False: the learned distance from ``X[i]`` to ``Y[j]``. True: the
+            average of both directions. "divergence": the clustering-ready
+            form ``max(0, s(x, y) - (s(x, x) + s(y, y)) / 2)`` of that
+            average ``s``: symmetric, non-negative, zero from a sequence to
+            itself (see :func:`sktap.metrics.cdist_tap`).
+        working_memory : float, optional
+        n_jobs : int, optional
+        verbose : int, default=0
+
         Returns
         -------
         ndarray of shape (n_x, n_y)
         """
         budget = check_working_memory(working_memory)
         check_n_jobs(n_jobs)
+        form = check_form(symmetric)
         Zx = self.encode(X, name="X")
-        Zy = Zx if Y is None else self.encode(Y, name="Y")
-        kernel = self.distance_kernel(symmetric=symmetric)
-        out = run_tiles(kernel, Zx, Zy, budget, n_jobs, verbose)
+        Zy = None if Y is None else self.encode(Y, name="Y")
+        kernel = self.distance_kernel(symmetric=bool(form))
+        out = run_form(kernel, Zx, Zy, form, budget, n_jobs, verbose)
         return out.astype(np.float64)
 
     def alignment(self, x, y):
@@ -115,9 +139,20 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
         """A picklable callable ``metric(x, y) -> float`` with the learned distance.
 
         Usable as scikit-learn's ``metric=``: there each row of a 2-D array
-        is one univariate sequence.
+        is one univariate sequence of a fixed length, and each pair costs
+        one Python call. Pass ``algorithm="brute"`` to scikit-learn's
+        neighbours estimators: TAP is not a metric, so the trees that
+        ``algorithm="auto"`` may pick return wrong neighbours. Variable
+        lengths, channels and speed: :class:`sktap.interop.TAPDistanceTransformer`
+        with ``metric="precomputed"``.
+
+        Parameters
+        ----------
+        symmetric : bool or "divergence", default=False
+            The form of the distance, as in :meth:`pairwise_distances`.
         """
         check_is_fitted(self, "model_")
+        check_form(symmetric)
         return LearnedMetric(self, symmetric)
 
     def __sklearn_tags__(self):

@@ -11,7 +11,7 @@ from ..core import LearnedTAP
 from ..engine import TAPKernel, common_train_params, resolve_device
 from ..engine._persistence import SaveMixin, register
 from ..engine._trainable import alignment_network, refuse_code_params
-from ..metrics import tap_alignment as _tap_alignment
+from ..metrics._pairwise import pair_alignment, pair_tensors
 from ._base import LearnedMetric
 from ._trained import TrainedMetricLearner, frame_params
 
@@ -284,7 +284,8 @@ class TAPMetricLearner(TrainedMetricLearner):
         )
 
     def _pair_alignment(self, zx, zy):
-        return _tap_alignment(zx, zy, net=self.model_.align)
+        net = self.model_.align
+        return pair_alignment(*pair_tensors(zx, zy, net), net)
 
     def tap_alignment(self, x, y):
         """The learned alignment ``T`` (Lx, Ly) of ``x`` onto ``y`` (``alignment``)."""

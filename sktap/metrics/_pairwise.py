@@ -11,12 +11,13 @@ from .._validation import check_sequence, check_sequences
 from ..core import tap_pairwise
 from ..engine import (
     TAPKernel,
+    check_form,
     check_n_jobs,
     check_net,
     check_working_memory,
     resolve_device,
     resolve_dtype,
-    run_tiles,
+    run_form,
 )
 
 __all__ = ["cdist_tap", "tap_alignment", "tap_distance"]
@@ -24,9 +25,9 @@ __all__ = ["cdist_tap", "tap_alignment", "tap_distance"]
 _LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
-def _run(net, Xs, Ys, dev, dt, symmetric, budget, n_jobs, verbose):
-    kernel = TAPKernel(net, dev, dt, symmetric)
-    return run_tiles(kernel, Xs, Ys, budget, n_jobs, verbose)
+def _run(net, Xs, Ys, dev, dt, form, budget, n_jobs, verbose):
+    kernel = TAPKernel(net, dev, dt, bool(form))
+    return run_form(kernel, Xs, Ys, form, budget, n_jobs, verbose)
 
 
 def cdist_tap(
@@ -56,8 +57,15 @@ def cdist_tap(
         Alignment network such as :class:`sktap.TAPNet`. ``None`` is the
         parameter-free soft nearest-frame distance (``g = 0``). The caller's
         module is never modified (a private copy runs).
-    symmetric : bool, default=False
-        Average ``tap(x, y)`` and ``tap(y, x)``.
+    symmetric : bool or "divergence", default=False
+        False: ``tap(x, y)``, the paper's distance, with ``x`` the source.
+        True: the average of ``tap(x, y)`` and ``tap(y, x)``. "divergence":
+        the clustering-ready form ``max(0, s(x, y) - (s(x, x) + s(y, y)) / 2)``
+        of that average ``s``, which is symmetric, non-negative and zero from
+        a sequence to itself (the way the soft-DTW divergence of Blondel et
+        al., 2021, removes soft-DTW's self-distance); use it with
+        ``metric="precomputed"`` in KMedoids, DBSCAN or agglomerative
+        clustering. TAP's own self-distance ``tap(x, x)`` is not zero.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where to compute; "auto" picks CUDA when present.
     dtype : {None, "float32", "float64", "bfloat16", "float16"}, default=None
@@ -83,6 +91,8 @@ def cdist_tap(
     .. [1] F. Su and J. Wen, "Temporal Alignment Prediction for Supervised
        Representation Learning and Few-Shot Sequence Classification",
        ICLR 2022.
+    .. [2] M. Blondel, A. Mensch and J.-P. Vert, "Differentiable Divergences
+       Between Time Series", AISTATS 2021.
 
     Examples
     --------
@@ -91,22 +101,26 @@ def cdist_tap(
     >>> X = [np.array([0.0, 1.0, 2.0]), np.array([0.0, 2.0])]
     >>> cdist_tap(X, device="cpu").shape
     (2, 2)
+    >>> D = cdist_tap(X, symmetric="divergence", device="cpu")
+    >>> bool((D == D.T).all()), D.diagonal().tolist()
+    (True, [0.0, 0.0])
     """
     Xs = check_sequences(X, name="X")
-    Ys = Xs if Y is None else check_sequences(Y, name="Y", n_features=Xs.n_features)
+    Ys = None if Y is None else check_sequences(Y, name="Y", n_features=Xs.n_features)
+    form = check_form(symmetric)
     net = check_net(net)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     budget = check_working_memory(working_memory)
     check_n_jobs(n_jobs)
-    out = _run(net, Xs, Ys, dev, dt, symmetric, budget, n_jobs, verbose)
+    out = _run(net, Xs, Ys, dev, dt, form, budget, n_jobs, verbose)
     if dt in _LOW_PRECISION and not np.isfinite(out).all():
         warnings.warn(
             f"{dt} overflowed in the TAP network; recomputing in float32",
             RuntimeWarning,
             stacklevel=2,
         )
-        out = _run(net, Xs, Ys, dev, torch.float32, symmetric, budget, n_jobs, verbose)
+        out = _run(net, Xs, Ys, dev, torch.float32, form, budget, n_jobs, verbose)
     if not np.isfinite(out).all():
         used = torch.float32 if dt in _LOW_PRECISION else dt
         raise ValueError(
@@ -120,7 +134,11 @@ def cdist_tap(
 def _one_pair(x, y, net, name_x="x", name_y="y"):
     xa = check_sequence(x, name=name_x)
     ya = check_sequence(y, name=name_y, n_features=xa.shape[1])
-    net = check_net(net)
+    return pair_tensors(xa, ya, check_net(net))
+
+
+def pair_tensors(xa, ya, net):
+    """``(1, Lx, d)`` and ``(1, Ly, d)`` tensors on the device of ``net``."""
     dtype = torch.float32
     if net is not None:
         p = next(net.parameters(), None)
@@ -159,7 +177,11 @@ def tap_alignment(x, y, *, net=None):
     >>> T.shape, round(float(T.sum()), 6)
     ((4, 3), 1.0)
     """
-    xt, yt = _one_pair(x, y, net)
+    return pair_alignment(*_one_pair(x, y, net), net)
+
+
+def pair_alignment(xt, yt, net):
+    """``T`` (Lx, Ly) of two time-first ``(1, L, d)`` tensors, as float64."""
     with torch.no_grad():
         _, T = tap_pairwise(
             xt, [xt.shape[1]], yt, [yt.shape[1]], net, return_alignment=True
@@ -175,8 +197,10 @@ def tap_distance(x, y, *, net=None, symmetric=False):
     x : array-like of shape (Lx, d) or (Lx,)
     y : array-like of shape (Ly, d) or (Ly,)
     net : torch.nn.Module or None, default=None
-    symmetric : bool, default=False
-        Return ``(tap(x, y) + tap(y, x)) / 2``.
+    symmetric : bool or "divergence", default=False
+        True: ``(tap(x, y) + tap(y, x)) / 2``. "divergence": that average
+        less the mean of the two self-distances, at least 0 (see
+        :func:`cdist_tap`).
 
     Returns
     -------
@@ -189,7 +213,14 @@ def tap_distance(x, y, *, net=None, symmetric=False):
     >>> tap_distance(np.zeros(3), np.ones(5))
     1.0
     """
+    form = check_form(symmetric)
     xt, yt = _one_pair(x, y, net)
     with torch.no_grad():
-        d = tap_pairwise(xt, [xt.shape[1]], yt, [yt.shape[1]], net, symmetric=symmetric)
-    return float(d[0, 0])
+        if form != "divergence":
+            d = tap_pairwise(xt, [xt.shape[1]], yt, [yt.shape[1]], net, symmetric=form)
+            return float(d[0, 0])
+        d, sx, sy = (
+            float(tap_pairwise(a, [a.shape[1]], b, [b.shape[1]], net, symmetric=True))
+            for a, b in ((xt, yt), (xt, xt), (yt, yt))
+        )
+    return max(0.0, d - (sx + sy) / 2)

@@ -7,8 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.exceptions import NotFittedError
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -34,6 +33,7 @@ from ..engine._persistence import (
     restore_estimator,
 )
 from ..metric_learning import SequenceMetricLearner
+from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
 from ._topk import mean_pool, merge_topk, sorted_topk
 
 __all__ = ["TAPKNeighborsClassifier"]
@@ -192,38 +192,13 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
                 f"training sequences ({len(seqs)})"
             )
         resolve_device(self.device)  # fail here, not at the first predict
-        learner = self._fitted_learner(seqs, encoded)
+        learner = fitted_learner(self.metric_learner, self.refit_metric, seqs, encoded)
         self.classes_, self._y = classes, encoded
         self.n_features_in_ = seqs.n_features
         self.n_samples_fit_ = len(seqs)
         self.metric_learner_ = learner
         self._set_train(self._transform(seqs))
         return self
-
-    def _fitted_learner(self, seqs, y):
-        learner = self.metric_learner
-        if learner is None:
-            return None
-        frozen = isinstance(learner, FrozenEstimator)
-        if frozen:
-            learner = learner.estimator
-            if not isinstance(learner, SequenceMetricLearner):
-                raise TypeError(
-                    "metric_learner must wrap an sktap metric learner; got a "
-                    f"FrozenEstimator of {type(learner).__name__}"
-                )
-        if self.refit_metric and not frozen:
-            return clone(learner).fit(seqs, y)
-        try:
-            check_is_fitted(learner, "model_")
-        except NotFittedError:
-            raise NotFittedError(
-                "metric_learner must be fitted when refit_metric=False; fit it "
-                "first or set refit_metric=True"
-            ) from None
-        # a private copy: refitting the caller's learner later must not
-        # desynchronise it from the training sequences transformed here
-        return copy.deepcopy(learner)
 
     def _set_train(self, train: Sequences):
         self.train_sequences_ = train
@@ -233,12 +208,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
 
     # -- search ----------------------------------------------------------
     def __sklearn_clone__(self):
-        clone_ = super().__sklearn_clone__()
-        if not self.refit_metric and self.metric_learner is not None:
-            # the fitted learner is part of what this classifier means: a
-            # clone keeps it (fit takes a private copy of it anyway)
-            clone_.metric_learner = self.metric_learner
-        return clone_
+        return keep_fitted_learner(self, super().__sklearn_clone__())
 
     def _kernel(self, device):
         learner = self.metric_learner_
