@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from sktap import TAPMetricLearner, TAPNet  # noqa: E402
+from sktap.baselines import SoftDTWMetricLearner  # noqa: E402
 from sktap.metrics import tap_alignment  # noqa: E402
 from sktap.plotting import (  # noqa: E402
     AlignmentAxes,
@@ -18,7 +19,7 @@ from sktap.plotting import (  # noqa: E402
     plot_training_history,
 )
 
-from .conftest import TINY_LEARNER  # noqa: E402
+from .conftest import TINY_LEARNER, TINY_SOFT_DTW  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +77,42 @@ def test_plot_alignment_rejects_mismatched_T(pair, shape):
     msg = f"T must have shape (Lx, Ly) = (7, 5) to match x and y; got shape {shape}"
     with pytest.raises(ValueError, match=re.escape(msg)):
         plot_alignment(x, y, np.zeros(shape))
+
+
+def test_plot_alignment_with_stride_spans_the_input_steps():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 1)), rng.normal(size=(7, 1))
+    T = np.full((4, 3), 1 / 12)  # ceil(10 / 3) x ceil(7 / 3) frames
+    axes = plot_alignment(x, y, T, stride=3)
+    image = axes.heatmap.images[0]
+    np.testing.assert_array_equal(image.get_array(), T)
+    # frame t is centred on input step 3t and covers the steps within 1.5
+    assert tuple(image.get_extent()) == (-1.5, 7.5, 10.5, -1.5)
+    assert axes.heatmap.get_ylim() == (10.5, -1.5)
+    assert axes.heatmap.get_xlim() == (-1.5, 7.5)
+    # the sequences at full resolution, one point per input step
+    np.testing.assert_array_equal(axes.source.get_lines()[0].get_ydata(), np.arange(10))
+    np.testing.assert_array_equal(axes.target.get_lines()[0].get_xdata(), np.arange(7))
+    assert axes.heatmap.get_xlabel() == "target time step (y), frame j at step 3j"
+    assert axes.source.get_ylabel() == "source time step (x), frame i at step 3i"
+
+
+def test_plot_alignment_with_stride_rejects_mismatched_T(pair):
+    x, y = pair
+    msg = (
+        "T must have shape (ceil(Lx / stride), ceil(Ly / stride)) = (4, 3) to "
+        "match x and y at stride 2; got shape (7, 5)"
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plot_alignment(x, y, np.zeros((7, 5)), stride=2)
+
+
+@pytest.mark.parametrize("stride", [0, -2, 1.5, True, "2", None])
+def test_plot_alignment_rejects_bad_stride(pair, stride):
+    x, y = pair
+    msg = f"stride must be a positive integer; got {stride!r}"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plot_alignment(x, y, np.zeros((7, 5)), stride=stride)
 
 
 def test_plot_alignment_rejects_nan_T(pair):
@@ -148,9 +185,51 @@ def test_comparison_with_learner():
     fig = plot_alignment_comparison(X[0], X[1], learner=learner)
     tap_ax = _heatmaps(fig)[0]
     np.testing.assert_allclose(
-        tap_ax.images[0].get_array(), learner.tap_alignment(X[0], X[1]), rtol=1e-6
+        tap_ax.images[0].get_array(), learner.alignment(X[0], X[1]), rtol=1e-6
     )
     assert tap_ax.figure is fig
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
+    assert titles == ["TAP (learned)", "soft-DTW"]
+
+
+def test_comparison_with_soft_dtw_learner():
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(5, 8), 2) + (i % 2) for i in range(6)]
+    learner = SoftDTWMetricLearner(**TINY_SOFT_DTW).fit(X, [i % 2 for i in range(6)])
+    fig = plot_alignment_comparison(X[0], X[1], learner=learner)
+    learned_ax, sdtw_ax = _heatmaps(fig)
+    T = learner.alignment(X[0], X[1])
+    np.testing.assert_allclose(learned_ax.images[0].get_array(), T, rtol=1e-6)
+    np.testing.assert_allclose(T.sum(axis=1), 1 / len(X[0]))
+    assert sdtw_ax.images[0].get_array().shape == T.shape
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
+    assert titles == ["soft-DTW", "soft-DTW (learned)"]
+
+
+def test_comparison_with_downsampling_learner():
+    from tslearn.metrics import soft_dtw_alignment
+
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(66, 101), 1) + (i % 2) for i in range(6)]
+    x, y = rng.randn(100, 1), rng.randn(81, 1)
+    learner = TAPMetricLearner(**TINY_LEARNER, encoder="conv", downsample="auto")
+    learner.fit(X, [i % 2 for i in range(6)])
+    assert learner.stride_ == 2  # the longest series has 65 to 128 steps
+    fig = plot_alignment_comparison(x, y, learner=learner, gamma=0.5)
+    for ax in _heatmaps(fig):
+        image = ax.images[0]
+        assert image.get_array().shape == (50, 41)  # ceil(100 / 2), ceil(81 / 2)
+        # frame t centred on step 2t: the cells span every input step
+        assert tuple(image.get_extent()) == (-1.0, 81.0, 99.0, -1.0)
+    tap_ax, sdtw_ax = _heatmaps(fig)
+    np.testing.assert_allclose(
+        tap_ax.images[0].get_array(), learner.alignment(x, y), rtol=1e-6
+    )
+    zx, zy = learner.transform([x])[0], learner.transform([y])[0]
+    A = soft_dtw_alignment(zx, zy, gamma=0.5)[0]
+    np.testing.assert_allclose(
+        sdtw_ax.images[0].get_array(), A / A.sum(axis=1, keepdims=True) / 50
+    )
 
 
 def test_comparison_errors(pair):

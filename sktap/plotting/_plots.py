@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._config import config_context
 from .._validation import check_sequence
 
 __all__ = [
@@ -51,16 +52,33 @@ class AlignmentAxes(NamedTuple):
     colorbar: object
 
 
-def _check_alignment(T, lx: int, ly: int) -> np.ndarray:
+def _check_stride(stride) -> int:
+    is_int = isinstance(stride, numbers.Integral) and not isinstance(stride, bool)
+    if not is_int or stride < 1:
+        raise ValueError(f"stride must be a positive integer; got {stride!r}")
+    return int(stride)
+
+
+def _n_frames(length: int, stride: int) -> int:
+    """``ceil(length / stride)``: the frames a strided encoder makes of a sequence."""
+    return -(-length // stride)
+
+
+def _check_alignment(T, lx: int, ly: int, stride: int = 1) -> np.ndarray:
     try:
         T = np.asarray(T, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(
             "T must be an array of real numbers of shape (Lx, Ly)"
         ) from None
-    if T.shape != (lx, ly):
+    expected = (_n_frames(lx, stride), _n_frames(ly, stride))
+    if T.shape != expected:
+        if stride == 1:
+            shape, at = "(Lx, Ly)", ""
+        else:
+            shape, at = "(ceil(Lx / stride), ceil(Ly / stride))", f" at stride {stride}"
         raise ValueError(
-            f"T must have shape (Lx, Ly) = ({lx}, {ly}) to match x and y; got "
+            f"T must have shape {shape} = {expected} to match x and y{at}; got "
             f"shape {T.shape}"
         )
     if not np.isfinite(T).all():
@@ -68,7 +86,27 @@ def _check_alignment(T, lx: int, ly: int) -> np.ndarray:
     return T
 
 
-def plot_alignment(x, y, T, ax=None, *, cmap="viridis", title=None, colorbar=True):
+def _frame_span(n_frames: int, stride: int) -> tuple[float, float]:
+    """Input-step coordinates of the outer edges of ``n_frames`` strided frames.
+
+    Frame ``t`` is centred on input step ``t * stride`` (see
+    :class:`sktap.core.ConvFrameEncoder`), so its cell spans the steps nearer
+    to that centre than to any other frame's: ``t * stride +- stride / 2``.
+    At stride 1 these are imshow's default pixel edges.
+    """
+    return -stride / 2, n_frames * stride - stride / 2
+
+
+def _axis_label(side: str, index: str, name: str, stride: int) -> str:
+    if stride == 1:
+        return f"{side} frame {index} ({name})"
+    # the axis counts input steps; say where the frames of T sit on it
+    return f"{side} time step ({name}), frame {index} at step {stride}{index}"
+
+
+def plot_alignment(
+    x, y, T, ax=None, *, stride=1, cmap="viridis", title=None, colorbar=True
+):
     """Draw an alignment matrix with the two sequences along its sides.
 
     As in the paper's Fig. 2: a heatmap of ``T`` whose row ``i`` is source
@@ -83,12 +121,20 @@ def plot_alignment(x, y, T, ax=None, *, cmap="viridis", title=None, colorbar=Tru
         Source sequence (trailing NaN time steps are dropped).
     y : array-like of shape (Ly, d) or (Ly,)
         Target sequence.
-    T : array-like of shape (Lx, Ly)
+    T : array-like of shape (ceil(Lx / stride), ceil(Ly / stride))
         Alignment of ``x`` onto ``y``, such as
-        :func:`sktap.metrics.tap_alignment` returns.
+        :func:`sktap.metrics.tap_alignment` returns (shape ``(Lx, Ly)`` at
+        the default ``stride=1``) or a learner's ``alignment`` between
+        downsampled frames.
     ax : matplotlib.axes.Axes, optional
         Axes to draw the heatmap in; room for the sequences and the colour
         bar is taken from it. None: a new figure.
+    stride : int, default=1
+        Temporal stride of the encoder that made the frames ``T`` aligns,
+        such as a fitted learner's ``stride_``. Above 1 the axes count input
+        time steps: frame ``t``, centred on step ``t * stride``, covers the
+        steps within ``stride / 2`` of it, and ``x`` and ``y`` are drawn at
+        full resolution level with the frames that summarise them.
     cmap : str or matplotlib colormap, default="viridis"
     title : str, optional
         Shown above the target sequence.
@@ -103,7 +149,8 @@ def plot_alignment(x, y, T, ax=None, *, cmap="viridis", title=None, colorbar=Tru
     Raises
     ------
     ValueError
-        If ``T`` is not of shape ``(Lx, Ly)`` or is not finite.
+        If ``stride`` is not a positive integer, or ``T`` is not of shape
+        ``(ceil(Lx / stride), ceil(Ly / stride))`` or is not finite.
     ImportError
         If matplotlib is not installed.
 
@@ -124,17 +171,33 @@ def plot_alignment(x, y, T, ax=None, *, cmap="viridis", title=None, colorbar=Tru
     >>> axes = plot_alignment(x, y, tap_alignment(x, y))
     >>> axes.heatmap.images[0].get_array().shape
     (12, 9)
+
+    An alignment between frames downsampled by 2 (6 and 5 frames), drawn
+    over the 12 and 9 input steps:
+
+    >>> axes = plot_alignment(x, y, np.full((6, 5), 1 / 30), stride=2)
+    >>> [float(e) for e in axes.heatmap.images[0].get_extent()]
+    [-1.0, 9.0, 11.0, -1.0]
     """
     plt = _pyplot()
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
+    stride = _check_stride(stride)
     xs = check_sequence(x, name="x")
     ys = check_sequence(y, name="y")
-    T = _check_alignment(T, len(xs), len(ys))
+    T = _check_alignment(T, len(xs), len(ys), stride)
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 5.5))
         fig.subplots_adjust(right=0.86)  # room for the colour bar's label
-    image = ax.imshow(T, cmap=cmap, aspect="auto", interpolation="nearest")
+    left, right = _frame_span(T.shape[1], stride)
+    top, bottom = _frame_span(T.shape[0], stride)
+    image = ax.imshow(
+        T,
+        cmap=cmap,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(left, right, bottom, top),  # in input steps, row 0 at the top
+    )
     divider = make_axes_locatable(ax)
     # Shared axes keep frame i of x level with row i of T, and frame j of y
     # above column j, whatever the zoom.
@@ -147,14 +210,15 @@ def plot_alignment(x, y, T, ax=None, *, cmap="viridis", title=None, colorbar=Tru
 
     src.plot(xs, np.arange(len(xs)), linewidth=1.2)
     src.invert_xaxis()  # the series grows towards the heatmap it aligns
-    src.set_ylabel("source frame i (x)")
+    src.set_ylabel(_axis_label("source", "i", "x", stride))
     src.set_xlabel("x")
-    src.set_ylim(len(xs) - 0.5, -0.5)  # row 0 at the top, like the image
+    src.set_ylim(bottom, top)  # row 0 at the top, like the image
     tgt.plot(np.arange(len(ys)), ys, linewidth=1.2)
+    tgt.set_xlim(left, right)  # the lines' margins would widen the image's
     tgt.set_ylabel("y")
     tgt.tick_params(labelbottom=False)
     ax.tick_params(labelleft=False)
-    ax.set_xlabel("target frame j (y)")
+    ax.set_xlabel(_axis_label("target", "j", "y", stride))
     if title is not None:
         tgt.set_title(title)
     return AlignmentAxes(ax, src, tgt, cax)
@@ -168,16 +232,34 @@ def _soft_dtw_plan(x, y, gamma):
     return A / A.sum(axis=1, keepdims=True) / len(x)
 
 
-def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
-    """TAP's predicted alignment beside soft-DTW's, on one figure.
+def _learned_title(learner) -> str:
+    """Name the left panel after the learner's distance."""
+    from ..baselines import SoftDTWMetricLearner
+    from ..metric_learning import TAPMetricLearner
 
-    The left panel is the TAP alignment of ``x`` onto ``y``: parameter-free
-    (``net=None``), with an alignment network ``net``, or learned by a
-    fitted ``learner``. The right panel is soft-DTW's expected alignment
-    (tslearn's ``soft_dtw_alignment``) between the same frames the TAP panel
-    compares (for a ``learner``, its transformed frames ``h(x)``, ``h(y)``),
-    row-normalised and divided by ``Lx`` so that both matrices sum to 1 with
-    rows summing to ``1 / Lx``.
+    for cls, name in ((TAPMetricLearner, "TAP"), (SoftDTWMetricLearner, "soft-DTW")):
+        if isinstance(learner, cls):
+            return f"{name} (learned)"
+    return f"{type(learner).__name__} (learned)"
+
+
+def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
+    """A predicted or learned alignment beside soft-DTW's, on one figure.
+
+    The left panel is the TAP alignment of ``x`` onto ``y``, parameter-free
+    (``net=None``) or with an alignment network ``net``, or the alignment
+    of a fitted ``learner`` (``learner.alignment``: TAP's for a
+    :class:`sktap.TAPMetricLearner`, soft-DTW's for a
+    :class:`sktap.baselines.SoftDTWMetricLearner`), titled after it. The
+    right panel is soft-DTW's expected alignment (tslearn's
+    ``soft_dtw_alignment``) between the same frames the left panel compares
+    (for a ``learner``, its transformed frames ``h(x)``, ``h(y)``),
+    row-normalised and divided by the number of source frames so that, like
+    a TAP alignment, it sums to 1 with equal row sums.
+
+    A learner whose encoder downsamples time (``stride_ > 1``) aligns
+    ``ceil(L / stride_)`` frames; both panels are then drawn over the input
+    time steps (see ``stride`` in :func:`plot_alignment`).
 
     Parameters
     ----------
@@ -188,10 +270,12 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
     net : torch.nn.Module or None, default=None
         Alignment network such as :class:`sktap.TAPNet`.
     learner : fitted estimator, optional
-        An estimator with ``tap_alignment(x, y)`` and ``transform``, such as
-        a fitted :class:`sktap.TAPMetricLearner`. Exclusive with ``net``.
+        A learned sequence distance with ``alignment(x, y)`` and
+        ``transform``, such as a fitted :class:`sktap.TAPMetricLearner` or
+        :class:`sktap.baselines.SoftDTWMetricLearner`; its ``stride_``
+        (1 if absent) places the frames. Exclusive with ``net``.
     gamma : float, default=1.0
-        Soft-DTW smoothing; larger spreads its alignment.
+        Soft-DTW smoothing of the right panel; larger spreads its alignment.
 
     Returns
     -------
@@ -216,22 +300,27 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
         raise ValueError(f"gamma must be a positive number; got {gamma!r}")
     xs = check_sequence(x, name="x")
     ys = check_sequence(y, name="y", n_features=xs.shape[1])
-    if learner is not None:
-        T = learner.tap_alignment(xs, ys)
-        zx, zy = (np.asarray(learner.transform([s]))[0] for s in (xs, ys))
-        tap_title = "TAP (learned)"
-    else:
-        from ..metrics import tap_alignment
+    # xs and ys are time first from here on, whatever layout the caller uses
+    with config_context(layout="time_first"):
+        if learner is not None:
+            T = learner.alignment(xs, ys)  # (Lx', Ly'), encoded frames
+            zx, zy = (np.asarray(learner.transform([s]))[0] for s in (xs, ys))
+            stride = getattr(learner, "stride_", 1)
+            left_title = _learned_title(learner)
+        else:
+            from ..metrics import tap_alignment
 
-        T = tap_alignment(xs, ys, net=net)
-        zx, zy = xs, ys
-        tap_title = "TAP" if net is None else "TAP (network)"
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5))
-    # room between the panels for the left one's colour bar and the right
-    # one's source sequence, which are carved out of the panels' own space
-    fig.subplots_adjust(left=0.09, right=0.94, wspace=0.45)
-    plot_alignment(xs, ys, T, left, title=tap_title)
-    plot_alignment(xs, ys, _soft_dtw_plan(zx, zy, gamma), right, title="soft-DTW")
+            T = tap_alignment(xs, ys, net=net)
+            zx, zy = xs, ys
+            stride = 1
+            left_title = "TAP" if net is None else "TAP (network)"
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5))
+        # room between the panels for the left one's colour bar and the right
+        # one's source sequence, which are carved out of the panels' own space
+        fig.subplots_adjust(left=0.09, right=0.94, wspace=0.45)
+        plot_alignment(xs, ys, T, left, stride=stride, title=left_title)
+        plan = _soft_dtw_plan(zx, zy, gamma)  # (Lx', Ly'): h downsamples too
+        plot_alignment(xs, ys, plan, right, stride=stride, title="soft-DTW")
     return fig
 
 
