@@ -239,3 +239,18 @@ class TestTslearnPrecomputed:
         labels = TimeSeriesDBSCAN(eps=eps, min_ts=2, metric="precomputed").fit(D)
         expected = DBSCAN(eps=eps, min_samples=2, metric="precomputed").fit_predict(D)
         np.testing.assert_array_equal(labels.labels_, expected)
+
+
+def test_optional_library_missing_says_which_extra(monkeypatch):
+    import sys
+
+    import sktap.interop as interop
+
+    monkeypatch.setitem(sys.modules, "sktime", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "sktap.interop._sktime", raising=False)
+    monkeypatch.delitem(vars(interop), "TAPPairwiseTransformerPanel", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'sktap\[sktime\]'"):
+        interop.TAPPairwiseTransformerPanel
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        interop.nothing
+    assert "aeon_distance" in dir(interop)

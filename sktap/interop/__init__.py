@@ -6,9 +6,14 @@ sktime adapters import those libraries only when they are first used
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ._distance_transformer import TAPDistanceTransformer
 from ._kernel_transformer import TAPKernelTransformer
+
+if TYPE_CHECKING:  # seen by type checkers and the API docs; imported lazily below
+    from ._aeon import aeon_distance
+    from ._sktime import TAPPairwiseTransformerPanel
 
 __all__ = [
     "TAPDistanceTransformer",
