@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "sktap.datasets",
     "sktap.few_shot",
     "sktap.functional",
+    "sktap.interop",
     "sktap.losses",
     "sktap.metrics",
     "sktap.plotting",
@@ -69,3 +70,20 @@ def test_mkdocs_build_strict(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert 'id="sktap.metrics.cdist_tap"' in api
+
+
+def _python_blocks(page):
+    return re.findall(r"^```python\n(.*?)^```", page.read_text(), re.M | re.S)
+
+
+@pytest.mark.slow
+def test_ecosystem_page_runs(tmp_path, monkeypatch):
+    """Every snippet of docs/ecosystem.md, in order, as one script."""
+    pytest.importorskip("aeon")
+    pytest.importorskip("sktime")
+    page = ROOT / "docs" / "ecosystem.md"
+    blocks = _python_blocks(page)
+    assert len(blocks) >= 8
+    monkeypatch.chdir(tmp_path)
+    code = compile("\n".join(blocks), str(page), "exec")
+    exec(code, {"__name__": "ecosystem_page"})
