@@ -246,7 +246,8 @@ def test_optional_library_missing_says_which_extra(monkeypatch):
 
     import sktap.interop as interop
 
-    monkeypatch.setitem(sys.modules, "sktime", None)  # as if not installed
+    for name in [m for m in sys.modules if m.split(".")[0] == "sktime"] + ["sktime"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     monkeypatch.delitem(sys.modules, "sktap.interop._sktime", raising=False)
     monkeypatch.delitem(vars(interop), "TAPPairwiseTransformerPanel", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'sktap\[sktime\]'"):

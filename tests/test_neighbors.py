@@ -118,7 +118,7 @@ def test_streaming_bounds_every_tile(data, monkeypatch):
 
     monkeypatch.setattr(TAPKernel, "block", recording_block)
     monkeypatch.setattr(_tiling, "run_tiles", no_full_matrix)
-    monkeypatch.setattr(_pairwise, "run_tiles", no_full_matrix)
+    monkeypatch.setattr(_pairwise, "run_form", no_full_matrix)
     clf = TAPKNeighborsClassifier(3, working_memory=budget, device="cpu").fit(X, y)
     ind = clf.kneighbors(Q, return_distance=False)
     assert len(seen) > 1

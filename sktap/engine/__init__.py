@@ -22,6 +22,7 @@ from ._tiling import (
     run_form,
     run_tiles,
     self_distances,
+    to_divergence,
 )
 
 __all__ = [
@@ -47,4 +48,5 @@ __all__ = [
     "run_tiles",
     "self_distances",
     "split_validation",
+    "to_divergence",
 ]

@@ -47,6 +47,7 @@ from ..engine import (
     resolve_device,
     run_tiles,
     self_distances,
+    to_divergence,
 )
 from ._common import check_fitted_learner
 
@@ -286,8 +287,7 @@ class AeonTAPDistance:
             # the same arithmetic, in the same dtype, as sktap's matrix form
             sx = self._self_distances([zx], kernel, budget)
             sy = self._self_distances(encoded, kernel, budget)
-            out -= (sx[:, None] + sy[None, :]) / 2
-            np.maximum(out, 0, out=out)
+            to_divergence(out, sx, sy)
         return {key: float(d) for (key, _), d in zip(targets, out[0])}
 
     def __call__(self, x, y):

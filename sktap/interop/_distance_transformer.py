@@ -24,8 +24,8 @@ from ..engine import (
     run_form,
     run_tiles,
     self_distances,
+    to_divergence,
 )
-from ..engine._tiling import to_divergence
 from ..metric_learning import SequenceMetricLearner
 from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
 
