@@ -33,6 +33,7 @@ __all__ = [
     "as_output",
     "check_sequence",
     "check_sequences",
+    "sequence_output",
     "to_output",
     "to_tslearn",
 ]
@@ -225,7 +226,8 @@ def _from_list(seqs, name: str):
         raw.append(a)
         arrays.append(a[: _valid_length(a, name, i)])
     if _layout() == "auto" and all(len(a) < n_features for a in raw):
-        _warn_ambiguous(name, len(raw[0]), n_features, "every sequence")
+        what = "every sequence" if len(raw) > 1 else "the sequence"
+        _warn_ambiguous(name, len(raw[0]), n_features, what)
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     data = np.zeros((len(arrays), int(lengths.max()), n_features), dtype=np.float64)
     for i, a in enumerate(arrays):
@@ -318,6 +320,11 @@ def as_output(X: np.ndarray) -> np.ndarray:
     if _layout() == "channels_first":
         return np.ascontiguousarray(X.transpose(0, 2, 1))
     return X
+
+
+def sequence_output(x: np.ndarray) -> np.ndarray:
+    """One time-first ``(L, d)`` sequence in the configured layout."""
+    return np.ascontiguousarray(x.T) if _layout() == "channels_first" else x
 
 
 def to_output(seqs: Sequences) -> np.ndarray:

@@ -140,3 +140,15 @@ def test_outputs_follow_the_layout():
     np.testing.assert_array_equal(Xc, X.transpose(0, 2, 1))
     np.testing.assert_array_equal(yc, y)
     np.testing.assert_array_equal(Zc, Z.transpose(0, 2, 1))
+
+
+def test_augmentations_follow_the_layout(rng):
+    from sktap.augment import random_blur, random_merge
+
+    x = rng.normal(size=(30, 2))
+    for augment in (random_blur, random_merge):
+        x_aug, G = augment(x, rng=0)
+        with sktap.config_context(layout="channels_first"):
+            xc_aug, Gc = augment(x.T, rng=0)
+        np.testing.assert_array_equal(Gc, G)
+        np.testing.assert_array_equal(xc_aug, x_aug.T)

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_sequence
+from .._validation import check_sequence, sequence_output
 
 __all__ = ["augment_batch", "random_blur", "random_merge"]
 
@@ -123,7 +123,8 @@ def random_blur(x, rng=None):
     Returns
     -------
     x_aug : ndarray of shape (L_aug, d)
-        The blurred sequence, equal to ``G.T @ x``.
+        The blurred sequence, equal to ``G.T @ x`` (``(d, L_aug)`` under
+        ``sktap.config_context(layout="channels_first")``).
     G : ndarray of shape (L, L_aug)
         Ground-truth alignment: non-negative, columns summing to 1.
 
@@ -141,7 +142,8 @@ def random_blur(x, rng=None):
     >>> G.shape[0], x_aug.shape[1], bool(np.allclose(G.T @ x, x_aug))
     (10, 2, True)
     """
-    return _blur(check_sequence(x), _check_rng(rng))
+    x_aug, G = _blur(check_sequence(x), _check_rng(rng))
+    return sequence_output(x_aug), G
 
 
 def random_merge(x, rng=None):
@@ -165,7 +167,8 @@ def random_merge(x, rng=None):
     Returns
     -------
     x_aug : ndarray of shape (L_aug, d)
-        The merged sequence, equal to ``G.T @ x``.
+        The merged sequence, equal to ``G.T @ x`` (``(d, L_aug)`` under
+        ``sktap.config_context(layout="channels_first")``).
     G : ndarray of shape (L, L_aug)
         Ground-truth alignment: non-negative, columns summing to 1, every
         row with exactly one non-zero entry (frames are never dropped).
@@ -183,7 +186,8 @@ def random_merge(x, rng=None):
     >>> 5 <= len(x_aug) <= 8, G.shape[0], bool(np.allclose(G.sum(axis=0), 1))
     (True, 10, True)
     """
-    return _merge(check_sequence(x), _check_rng(rng))
+    x_aug, G = _merge(check_sequence(x), _check_rng(rng))
+    return sequence_output(x_aug), G
 
 
 _AUGMENTERS = {"blur": _blur, "merge": _merge}
