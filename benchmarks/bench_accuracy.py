@@ -105,7 +105,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import traceback
@@ -115,11 +114,7 @@ import traceback
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
-import sklearn
-import torch
-import tslearn
 from sklearn.metrics import pairwise_distances
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from tslearn.metrics import cdist_dtw, cdist_soft_dtw
 from tslearn.neighbors import KNeighborsTimeSeriesClassifier
@@ -127,9 +122,9 @@ from tslearn.utils import to_time_series_dataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _bench import machine_info, subsample, timed
 from _datasets import DATASETS, describe, length_range, markdown_table
 
-import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner
 from sktap.baselines import SoftDTWMetricLearner
 from sktap.metrics import mean_average_precision
@@ -143,19 +138,6 @@ TIME_FACTOR = 3.0
 
 
 # -- data ----------------------------------------------------------------------
-def subsample(X, y, size, seed):
-    """At most ``size`` series, stratified when every class can be kept."""
-    if len(X) <= size:
-        return X, y
-    idx = np.arange(len(X))
-    try:
-        keep, _ = train_test_split(idx, train_size=size, stratify=y, random_state=seed)
-    except ValueError:  # a class too small to stratify
-        keep, _ = train_test_split(idx, train_size=size, random_state=seed)
-    keep = np.sort(keep)
-    return [X[i] for i in keep], np.asarray(y)[keep]
-
-
 def load(name, args):
     """The data set, subsampled as asked, and a key naming the subsample."""
     X_train, y_train, X_test, y_test = DATASETS[name]()
@@ -177,29 +159,6 @@ def equal_length(*sets):
 
 
 # -- helpers ---------------------------------------------------------------------
-def timed(fn, *a):
-    t0 = time.perf_counter()
-    out = fn(*a)
-    return out, time.perf_counter() - t0
-
-
-def machine_info():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "torch": torch.__version__,
-        "tslearn": tslearn.__version__,
-        "sktap": sktap.__version__,
-    }
-
-
 def warm_up_torch(tap_params):
     """Start torch (and its device, e.g. CUDA) outside the timings: one epoch
     of the learner on 8 tiny random series."""

@@ -84,7 +84,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -95,20 +94,16 @@ import traceback
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
-import sklearn
-import torch
-import tslearn
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
-from sklearn.model_selection import train_test_split
 from tslearn.metrics import cdist_dtw
 from tslearn.utils import to_time_series_dataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _bench import machine_info, subsample, timed
 from _datasets import DATASETS, describe, length_range
 
-import sktap
 from sktap import TAPMetricLearner
 from sktap.metrics import cdist_tap
 
@@ -122,19 +117,6 @@ TIE = 0.01  # ARIs this close (or within the seed spread) tie
 
 
 # -- data ----------------------------------------------------------------------
-def subsample(X, y, size, seed):
-    """At most ``size`` sequences, stratified when every class can be kept."""
-    if len(X) <= size:
-        return X, y
-    idx = np.arange(len(X))
-    try:
-        keep, _ = train_test_split(idx, train_size=size, stratify=y, random_state=seed)
-    except ValueError:  # a class too small to stratify
-        keep, _ = train_test_split(idx, train_size=size, random_state=seed)
-    keep = np.sort(keep)
-    return [X[i] for i in keep], np.asarray(y)[keep]
-
-
 def select(X, y, classes):
     mask = np.isin(y, classes)
     return [x for x, m in zip(X, mask) if m], y[mask]
@@ -163,36 +145,11 @@ def settings(data):
 
 
 # -- helpers ---------------------------------------------------------------------
-def timed(fn, *a, **kw):
-    t0 = time.perf_counter()
-    out = fn(*a, **kw)
-    return out, time.perf_counter() - t0
-
-
 def cluster_ari(D, y):
     model = AgglomerativeClustering(
         n_clusters=len(np.unique(y)), metric="precomputed", linkage="average"
     )
     return float(adjusted_rand_score(y, model.fit_predict(D)))
-
-
-def machine_info():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "numba_num_threads": os.environ.get("NUMBA_NUM_THREADS"),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "torch": torch.__version__,
-        "tslearn": tslearn.__version__,
-        "sktap": sktap.__version__,
-    }
 
 
 def warm_up(tap_params):
