@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from tslearn.metrics import cdist_dtw, cdist_soft_dtw
 
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import check_sequences, to_tslearn
 from ..few_shot._base import FewShotClassifierBase
 from ..few_shot._episodes import PairwiseScorer, PrototypeScorer
@@ -63,7 +62,7 @@ class PrototypeFewShotClassifier(FewShotClassifierBase):
     def __init__(self):
         pass  # no parameters: the prototype rule is fixed
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         seqs = check_sequences(X)
         self._require_y(y)
@@ -132,7 +131,7 @@ class DTWFewShotClassifier(FewShotClassifierBase):
         self.gamma = gamma
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         seqs = check_sequences(X)
         self._require_y(y)

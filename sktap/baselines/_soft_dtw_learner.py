@@ -6,9 +6,9 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from .._sklearn_compat import Interval, StrOptions
 from ..core import encode_frames
 from ..engine import PairKernel, common_train_params, resolve_device
 from ..engine._persistence import register

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
+
+from .._sklearn_compat import Interval
 
 __all__ = ["check_labels", "common_train_params", "split_validation"]
 

@@ -8,11 +8,10 @@ from numbers import Integral
 import numpy as np
 import torch
 from scipy.special import softmax
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import Sequences, check_sequences
 from ..core import FrameMLP
 from ..engine import (
@@ -303,7 +302,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         perm = rng.permutation(n_classes)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train episodically on ``(X, y)``; the data becomes the support set.
 

@@ -10,12 +10,11 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import check_sequences
 from ..engine import (
     TAPKernel,
@@ -80,7 +79,7 @@ class ReferenceDistances(
             self._reference_self = self._self_distances(self._references)
         return None
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Store the reference sequences (fitting the learner first).
 
@@ -99,7 +98,7 @@ class ReferenceDistances(
         self._fit(X, y)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):
         """Fit on ``X``, then its distances to itself, (n_ts, n_ts).
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn_compat import Interval, StrOptions
 from ._distance_transformer import ReferenceDistances
 
 __all__ = ["TAPKernelTransformer"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn_compat import Interval, StrOptions
 from ..core import LearnedTAP
 from ..engine import TAPKernel, common_train_params, resolve_device
 from ..engine._persistence import SaveMixin, register

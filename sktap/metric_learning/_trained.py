@@ -6,10 +6,9 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import check_sequences
 from ..core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
 from ..engine import TensorSequences, check_labels, resolve_device, split_validation
@@ -89,7 +88,7 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         return get_metric_loss(self.loss, **kwargs)
 
     # -- fit -------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the distance from sequences ``X`` and optional labels ``y``.
 

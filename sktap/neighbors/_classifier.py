@@ -7,12 +7,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import Sequences, check_sequences
 from ..engine import (
     TAPKernel,
@@ -166,7 +166,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- fit -------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Store the (transformed) training sequences and their labels.
 
