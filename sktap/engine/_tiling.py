@@ -260,19 +260,22 @@ def self_distances(kernel, X: Sequences, budget, n_jobs=None):
     return out
 
 
-def run_form(kernel, X: Sequences, Y, form, budget, n_jobs=None, verbose=0):
+def run_form(
+    kernel, X: Sequences, Y, form, budget, n_jobs=None, verbose=0, x_self=None
+):
     """Distances (n_x, n_y) in the form ``symmetric`` asks for.
 
     ``kernel`` scores the symmetric distance whenever ``form`` is not False.
     ``Y`` None means ``Y = X``. The "divergence" form is
     ``max(0, d(x, y) - (d(x, x) + d(y, y)) / 2)`` of the symmetric ``d``:
     symmetric, non-negative and zero from a sequence to itself (exactly zero
-    on the diagonal when ``Y`` is None).
+    on the diagonal when ``Y`` is None). ``x_self``, if given, are the
+    self-distances of ``X`` (n_x,), already computed with ``kernel``.
     """
     out = run_tiles(kernel, X, X if Y is None else Y, budget, n_jobs, verbose)
     if form != "divergence":
         return out
-    sx = self_distances(kernel, X, budget, n_jobs)
+    sx = self_distances(kernel, X, budget, n_jobs) if x_self is None else x_self
     sy = sx if Y is None else self_distances(kernel, Y, budget, n_jobs)
     to_divergence(out, sx, sy)
     if Y is None:

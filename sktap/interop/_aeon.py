@@ -36,7 +36,6 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
-from sklearn.frozen import FrozenEstimator
 
 from .._config import config_context
 from .._validation import Sequences, check_sequences
@@ -414,8 +413,6 @@ default=None
     >>> div(x, x), div(x, y) > 0
     (0.0, True)
     """
-    if isinstance(metric_learner, FrozenEstimator):
-        metric_learner = metric_learner.estimator
     metric_learner = check_fitted_learner(metric_learner)
     symmetric = check_form(symmetric)
     resolve_device(device)  # a bad device fails here, not at aeon's first call

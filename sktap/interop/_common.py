@@ -7,15 +7,22 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..metric_learning import SequenceMetricLearner
+from ..metric_learning._lifecycle import unwrap_frozen
 from ..metrics import cdist_tap
 
 __all__ = ["check_fitted_learner", "learned_distances"]
 
 
 def check_fitted_learner(metric_learner, name="metric_learner"):
-    """``metric_learner`` if it is None or a fitted sktap learner, else raise."""
+    """The fitted sktap learner behind ``metric_learner`` (None stays None).
+
+    A :class:`~sklearn.frozen.FrozenEstimator` is unwrapped; anything but an
+    sktap metric learner raises ``TypeError``, an unfitted one
+    ``NotFittedError``.
+    """
     if metric_learner is None:
         return None
+    metric_learner, _ = unwrap_frozen(metric_learner, name)
     if not isinstance(metric_learner, SequenceMetricLearner):
         raise TypeError(
             f"{name} must be None (parameter-free TAP) or a fitted sktap metric "

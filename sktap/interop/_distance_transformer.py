@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class ReferenceDistances(
         "refit_metric": ["boolean"],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str, torch.device],
-        "n_jobs": [Interval(Real, None, None, closed="neither"), None],
+        "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
@@ -76,7 +76,9 @@ class ReferenceDistances(
         self._references = self._encode(seqs)
         self._reference_self = None
         if self._form() == "divergence":
-            self._reference_self = self._self_distances(self._references)
+            self._reference_self = self._self_distances(
+                self._kernel(), self._references
+            )
         return None
 
     @fit_context(prefer_skip_nested_validation=False)
@@ -120,10 +122,9 @@ class ReferenceDistances(
             return TAPKernel(None, resolve_device(self.device), symmetric=symmetric)
         return learner.distance_kernel(symmetric=symmetric)
 
-    def _self_distances(self, Z):
+    def _self_distances(self, kernel, Z):
         budget = check_working_memory(self.working_memory)
-        out = self_distances(self._kernel(), Z, budget, self.n_jobs)
-        return out.astype(np.float64)
+        return self_distances(kernel, Z, budget, self.n_jobs).astype(np.float64)
 
     def _reference_matrix(self):
         budget = check_working_memory(self.working_memory)
@@ -135,6 +136,7 @@ class ReferenceDistances(
             budget,
             self.n_jobs,
             self.verbose,
+            x_self=self._reference_self,  # computed in fit: not twice
         )
         return out.astype(np.float64)
 
@@ -146,7 +148,7 @@ class ReferenceDistances(
         out = run_tiles(kernel, Z, self._references, budget, self.n_jobs, self.verbose)
         out = out.astype(np.float64)
         if self._reference_self is not None:
-            to_divergence(out, self._self_distances(Z), self._reference_self)
+            to_divergence(out, self._self_distances(kernel, Z), self._reference_self)
         return out
 
     def transform(self, X):

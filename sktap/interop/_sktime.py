@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
-from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from sktime.dists_kernels.base import BasePairwiseTransformerPanel
 
@@ -243,9 +242,10 @@ class TAPPairwiseTransformerPanel(BasePairwiseTransformerPanel):
 
 def _is_symmetric_form(symmetric) -> bool:
     """Whether ``symmetric`` names a symmetric form (True or "divergence")."""
-    if isinstance(symmetric, (bool, np.bool_)):
-        return bool(symmetric)
-    return isinstance(symmetric, str) and symmetric == "divergence"
+    try:
+        return bool(check_form(symmetric))
+    except ValueError:  # reported by transform, which checks every parameter
+        return False
 
 
 def _is_fitted_learner(metric_learner) -> bool:
@@ -260,14 +260,6 @@ def _is_fitted_learner(metric_learner) -> bool:
 
 def _usable_learner(metric_learner):
     """The fitted sktap learner behind ``metric_learner`` (None stays None)."""
-    if isinstance(metric_learner, FrozenEstimator):
-        inner = metric_learner.estimator
-        if not isinstance(inner, SequenceMetricLearner):
-            raise TypeError(
-                "metric_learner must wrap an sktap metric learner; got a "
-                f"FrozenEstimator of {type(inner).__name__}"
-            )
-        metric_learner = inner
     try:
         return check_fitted_learner(metric_learner)
     except NotFittedError:

@@ -17,7 +17,20 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import SequenceMetricLearner
 
-__all__ = ["fitted_learner", "keep_fitted_learner"]
+__all__ = ["fitted_learner", "keep_fitted_learner", "unwrap_frozen"]
+
+
+def unwrap_frozen(learner, name="metric_learner"):
+    """``(learner, frozen)``: the learner inside a FrozenEstimator, if any."""
+    if not isinstance(learner, FrozenEstimator):
+        return learner, False
+    inner = learner.estimator
+    if not isinstance(inner, SequenceMetricLearner):
+        raise TypeError(
+            f"{name} must wrap an sktap metric learner; got a "
+            f"FrozenEstimator of {type(inner).__name__}"
+        )
+    return inner, True
 
 
 def fitted_learner(learner, refit, X, y=None):
@@ -34,14 +47,7 @@ def fitted_learner(learner, refit, X, y=None):
     """
     if learner is None:
         return None
-    frozen = isinstance(learner, FrozenEstimator)
-    if frozen:
-        learner = learner.estimator
-        if not isinstance(learner, SequenceMetricLearner):
-            raise TypeError(
-                "metric_learner must wrap an sktap metric learner; got a "
-                f"FrozenEstimator of {type(learner).__name__}"
-            )
+    learner, frozen = unwrap_frozen(learner)
     if refit and not frozen:
         fresh = clone(learner)
         return fresh.fit(X) if y is None else fresh.fit(X, y)
