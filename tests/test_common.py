@@ -14,6 +14,7 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone, is_classifier
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner
@@ -66,6 +67,26 @@ def expected_failed_checks(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        e
+        for e in ESTIMATORS
+        if not isinstance(e, (TAPDistanceTransformer, TAPKernelTransformer))
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_three_d_input_tag(estimator):
+    """Estimators that take (n_ts, sz, d) arrays say so in their tags."""
+    tags = get_tags(estimator)
+    assert tags.input_tags.three_d_array
+    assert tags.input_tags.allow_nan  # trailing NaN pads variable lengths
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 6)
+    X = rng.randn(12, 5, 2) + 5 * y[:, None, None]  # 12 series of 5 frames of 2
+    assert clone(estimator).fit(X, y).n_features_in_ == 2
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)

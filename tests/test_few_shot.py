@@ -246,13 +246,26 @@ def test_set_support_with_unseen_string_labels(data):
 def test_validation_keeps_best_round(data):
     X, y = data
     X, y = X + X, np.r_[y, y + 4]  # 8 classes: 4 to train, 4 to validate
+    seen = {}
+
+    def remember(est, round_, logs):
+        seen[round_] = _weights(est)
+
     clf = TAPFewShotClassifier(
-        **{**TINY, "n_episodes": 4, "validation_interval": 2},
+        **{**TINY, "n_episodes": 6, "validation_interval": 2},
         validation_fraction=0.5,
         n_validation_episodes=3,
+        callback=remember,
     ).fit(X, y)
-    assert len(clf.history_) == 2 and all("val_loss" in h for h in clf.history_)
+    assert len(clf.history_) == 3 and all("val_loss" in h for h in clf.history_)
     assert clf.classes_.tolist() == list(range(8))  # support = all training data
+    # the best round's weights were kept (the first of equal losses: only a
+    # strictly lower one counts as better), not the last round's
+    val = [h["val_loss"] for h in clf.history_]
+    best = int(np.argmin(val)) + 1
+    assert best < len(val)
+    assert _same_weights(_weights(clf), seen[best])
+    assert not _same_weights(_weights(clf), seen[len(val)])
 
 
 def test_small_data_is_clipped_with_warnings():

@@ -1,3 +1,4 @@
+import inspect
 import pickle
 
 import numpy as np
@@ -7,6 +8,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import sktap
 from sktap import TAPMetricLearner
+from sktap.engine import _trainable
 
 from .conftest import TINY_LEARNER
 
@@ -114,8 +116,29 @@ def test_warm_start_continues(data):
     assert len(cold.history_) == 2
 
 
-def test_validation_and_early_stopping(data):
+def _capture_validation(monkeypatch):
+    """``{"validate": ...}``, filled with the validation pass a fit trains with."""
+    captured = {}
+    train = _trainable.train
+
+    def capturing(*args, **kwargs):
+        captured["validate"] = (
+            inspect.signature(train).bind(*args, **kwargs).arguments["validate"]
+        )
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(_trainable, "train", capturing)
+    return captured
+
+
+def test_validation_and_early_stopping(data, monkeypatch):
     X, y = data
+    seen = {}
+
+    def remember(est, epoch, logs):
+        seen[epoch] = _weights(est)
+
+    captured = _capture_validation(monkeypatch)
     est = TAPMetricLearner(
         **{
             **SMALL,
@@ -123,7 +146,8 @@ def test_validation_and_early_stopping(data):
             "validation_fraction": 0.3,
             "n_iter_no_change": 2,
             "learning_rate": 0.05,
-        }
+        },
+        callback=remember,
     ).fit(X, y)
     val = [h["val_loss"] for h in est.history_]
     assert all("val_seconds" in h for h in est.history_)
@@ -133,9 +157,15 @@ def test_validation_and_early_stopping(data):
     assert all(
         min(val[: i - 1]) > min(val[i - 1 : i + 1]) for i in range(2, len(val) - 1)
     )
-    # the best epoch's weights were kept: its validation loss is reproduced
-    # by a fresh validation pass (same held-out set and augmentations)
-    assert est.history_[int(np.argmin(val))]["val_loss"] == min(val)
+    # the best epoch's weights were kept, not the last epoch's
+    best = int(np.argmin(val)) + 1
+    assert best == len(val) - 2
+    assert _same_weights(_weights(est), seen[best])
+    assert not _same_weights(_weights(est), seen[len(val)])
+    # and a fresh validation pass (same held-out set and augmentations)
+    # reproduces the best epoch's loss
+    with torch.no_grad():
+        assert captured["validate"]() == pytest.approx(min(val), rel=1e-6)
 
 
 def test_pickle_and_safe_format_round_trip(data, tmp_path):
@@ -317,12 +347,14 @@ def test_validation_keeps_best_epoch_without_early_stopping(data):
         seen[epoch] = _weights(est)
 
     est = TAPMetricLearner(
-        **{**SMALL, "max_epochs": 5, "validation_fraction": 0.3, "learning_rate": 0.05},
+        **{**SMALL, "max_epochs": 6, "validation_fraction": 0.3, "learning_rate": 0.05},
         callback=remember,
     ).fit(X, y)
     losses = [h["val_loss"] for h in est.history_]
     best = int(np.argmin(losses)) + 1
+    assert best < len(losses)  # else keeping the last weights would pass too
     assert _same_weights(seen[best], _weights(est))
+    assert not _same_weights(seen[len(losses)], _weights(est))
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """TAPKNeighborsClassifier: exact and prefiltered search, streaming, sklearn use."""
 
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -17,7 +18,8 @@ from tslearn.utils import to_time_series_dataset
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner
 from sktap.engine import TAPKernel, _tiling
-from sktap.metrics import _pairwise, cdist_tap
+from sktap.metrics import cdist_tap
+from sktap.neighbors._topk import merge_topk, sorted_topk
 
 from .conftest import TINY_LEARNER as SMALL
 from .conftest import random_sequences
@@ -102,6 +104,22 @@ def test_distance_weights_zero_distance_takes_the_vote():
     np.testing.assert_allclose(clf.predict_proba([np.zeros(5)]), [[0.5, 0.5]])
 
 
+def _patch_every_binding(monkeypatch, function, replacement):
+    """Replace ``function`` under its name in every sktap module that holds it.
+
+    Modules bind it at import time (``from ..engine import run_tiles``), so
+    patching only the module that defines it would miss their calls.
+    """
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "sktap" or name.startswith("sktap.")):
+            continue
+        if vars(module).get(function.__name__) is function:
+            monkeypatch.setattr(module, function.__name__, replacement)
+            patched.append(name)
+    return patched
+
+
 def test_streaming_bounds_every_tile(data, monkeypatch):
     X, y, Q, _ = data
     budget = 0.01  # MiB
@@ -117,8 +135,9 @@ def test_streaming_bounds_every_tile(data, monkeypatch):
         raise AssertionError("the full query x train matrix was built")
 
     monkeypatch.setattr(TAPKernel, "block", recording_block)
-    monkeypatch.setattr(_tiling, "run_tiles", no_full_matrix)
-    monkeypatch.setattr(_pairwise, "run_form", no_full_matrix)
+    for full in (_tiling.run_tiles, _tiling.run_form):
+        patched = _patch_every_binding(monkeypatch, full, no_full_matrix)
+        assert {"sktap.engine._tiling", "sktap.engine"} <= set(patched)
     clf = TAPKNeighborsClassifier(3, working_memory=budget, device="cpu").fit(X, y)
     ind = clf.kneighbors(Q, return_distance=False)
     assert len(seen) > 1
@@ -127,6 +146,45 @@ def test_streaming_bounds_every_tile(data, monkeypatch):
         assert b < len(X)
     monkeypatch.undo()
     np.testing.assert_array_equal(ind, _brute(cdist_tap(Q, X), 3)[1])
+
+
+@pytest.mark.parametrize("n_candidates", [None, 30])
+def test_ties_broken_by_training_index(n_candidates):
+    # all-zero sequences: every TAP distance is exactly 0. Tiles take the
+    # training set sorted by length, which runs against the index here, so
+    # ties meet within tiles and across them
+    X = [np.zeros(3 + (30 - i) // 3) for i in range(30)]
+    clf = TAPKNeighborsClassifier(
+        5, n_candidates=n_candidates, working_memory=0.01, device="cpu"
+    ).fit(X, np.arange(30) % 2)
+    dist, ind = clf.kneighbors([np.zeros(4), np.zeros(9)])
+    np.testing.assert_array_equal(dist, 0)
+    np.testing.assert_array_equal(ind, [[0, 1, 2, 3, 4]] * 2)
+    ind = clf.kneighbors(return_distance=False)  # itself left out
+    expected = [[j for j in range(6) if j != i][:5] for i in range(30)]
+    np.testing.assert_array_equal(ind, expected)
+
+
+def test_topk_matches_lexsort_across_tiles():
+    rng = np.random.RandomState(0)
+    for _ in range(200):
+        r, n = rng.randint(1, 4), rng.randint(2, 40)
+        k = rng.randint(1, n + 1)
+        D = rng.randint(0, 3, (r, n)).astype(float)  # many ties
+        best_d, best_i = np.full((r, k), np.inf), np.full((r, k), -1)
+        cols = rng.permutation(n)
+        for tile in np.array_split(cols, rng.randint(1, 6)):
+            if len(tile):
+                merge_topk(best_d, best_i, np.arange(r), tile, D[:, tile], k)
+        dist, ind = sorted_topk(best_d, best_i, k)
+        ref = np.argsort(D, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(ind, ref)
+        np.testing.assert_array_equal(dist, np.take_along_axis(D, ref, 1))
+        # candidates in any order, each row its own
+        cand = np.stack([rng.permutation(n) for _ in range(r)])
+        order = np.lexsort((cand, D), axis=1)[:, :k]
+        _, ind = sorted_topk(D, cand, k)
+        np.testing.assert_array_equal(ind, np.take_along_axis(cand, order, 1))
 
 
 def test_queries_transformed_per_chunk(data, monkeypatch):

@@ -152,5 +152,6 @@ class FewShotClassifierBase(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
+        tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
