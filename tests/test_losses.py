@@ -192,8 +192,8 @@ def test_self_supervised_differentiable_for_tapnet():
     loss, parts = self_supervised_loss(net, x, lx, aug, la, G, return_parts=True)
     assert torch.isfinite(loss) and loss > 0
     # an untrained network misses the augmentation's alignment; default weight 1
-    assert parts["alignment_mse"] > 0
-    torch.testing.assert_close(loss, parts["tap"] + parts["alignment_mse"])
+    assert parts["alignment_error"] > 0
+    torch.testing.assert_close(loss, parts["tap"] + parts["alignment_error"])
     loss.backward()
     grads = [p.grad for p in net.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -218,7 +218,7 @@ def test_self_supervised_padding_invariant():
                 return_parts=True,
             )[1]
         )
-    for key in ("tap", "alignment_mse"):
+    for key in ("tap", "alignment_error"):
         expected = sum(s[key] for s in singles) / 3
         torch.testing.assert_close(joint[key], expected, rtol=1e-10, atol=1e-14)
 
@@ -229,8 +229,21 @@ def test_self_supervised_perfect_alignment_is_near_zero():
     G = torch.eye(6, dtype=torch.float64)[None]
     loss_fn = SelfSupervisedAlignmentLoss()
     loss, parts = loss_fn(None, x, [6], x, [6], G, return_parts=True)
-    assert float(parts["alignment_mse"]) < 1e-20
+    assert float(parts["alignment_error"]) < 1e-20
     assert float(loss) < 1e-20
+
+
+def test_self_supervised_alignment_error_is_on_unit_rows():
+    # Far-apart frames: parameter-free TAP aligns frame i to frame i (A = I).
+    # Against a target that swaps frames 0 and 1, rows 0 and 1 each miss by
+    # ||e_0 - e_1||^2 = 2, in both directions: (2 + 2) / 3 per direction, on
+    # rows summing to 1, whatever the lengths (T's rows sum to 1 / Lx).
+    x = 100.0 * torch.arange(3, dtype=torch.float64).reshape(1, 3, 1)
+    swap = torch.tensor([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=torch.float64)
+    parts = self_supervised_loss(None, x, [3], x, [3], swap[None], return_parts=True)[1]
+    torch.testing.assert_close(
+        parts["alignment_error"], torch.tensor(8 / 3, dtype=torch.float64)
+    )
 
 
 def test_self_supervised_transform_and_weight():
@@ -247,7 +260,7 @@ def test_self_supervised_transform_and_weight():
         alignment_weight=10.0,
         return_parts=True,
     )
-    torch.testing.assert_close(loss, parts["tap"] + 10.0 * parts["alignment_mse"])
+    torch.testing.assert_close(loss, parts["tap"] + 10.0 * parts["alignment_error"])
     loss.backward()
     assert torch.isfinite(transform.weight.grad).all()
 

@@ -40,6 +40,20 @@ class LearnedSoftDTW(nn.Module):
         return soft_dtw_pairwise(zx, x_lengths, zy, y_lengths, self.gamma)
 
 
+def soft_dtw_plan(x, y, gamma):
+    """tslearn's expected soft-DTW alignment of ``x`` (Lx, d) onto ``y`` (Ly, d),
+    each row scaled to sum ``1 / Lx`` like TAP's ``T`` (shape (Lx, Ly)).
+
+    Every row of the expected alignment holds at least one cell of the
+    path, so its sum is positive; the guard only keeps an underflowed row
+    from dividing 0 by 0.
+    """
+    from tslearn.metrics import soft_dtw_alignment
+
+    A, _ = soft_dtw_alignment(x, y, gamma=gamma)  # (Lx, Ly), rows sum to >= 1
+    return A / np.maximum(A.sum(axis=1, keepdims=True), 1e-300) / len(x)
+
+
 def soft_dtw_pairwise(zx, x_lengths, zy, y_lengths, gamma):
     """Length-normalised soft-DTW divergences (a, b) between padded frames."""
     from tslearn.metrics import SoftDTWLossPyTorch
@@ -214,7 +228,4 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
 
         Scaled like a TAP alignment so that the two can be compared.
         """
-        from tslearn.metrics import soft_dtw_alignment
-
-        A, _ = soft_dtw_alignment(zx, zy, gamma=self.gamma)
-        return A / np.maximum(A.sum(axis=1, keepdims=True), 1e-300) / len(zx)
+        return soft_dtw_plan(zx, zy, self.gamma)

@@ -73,11 +73,14 @@ def _valid_mask(lx, ly, Lx, Ly):
     return rows[:, :, None] & cols[:, None, :]  # (n, Lx, Ly)
 
 
-def _alignment_mse(T, target, lx, ly):
-    """Per-pair mean squared error over the valid ``lx x ly`` cells, shape (n,)."""
+def _alignment_error(T, target, lx, ly):
+    """Per pair, shape (n,): the mean over source frames of the squared
+    distance between predicted and true alignment rows, both scaled to sum
+    to 1 (the paper's row softmax ``A = Lx T``), over valid cells only."""
     valid = _valid_mask(lx, ly, T.shape[1], T.shape[2])
-    sq = torch.where(valid, (T - target) ** 2, torch.zeros_like(T))
-    return sq.sum(dim=(1, 2)) / (lx * ly).to(T.dtype)
+    scale = lx.to(T.dtype)[:, None, None]
+    sq = torch.where(valid, (scale * (T - target)) ** 2, torch.zeros_like(T))
+    return sq.sum(dim=(1, 2)) / lx.to(T.dtype)
 
 
 def _embed(transform, x, lengths):
@@ -124,19 +127,29 @@ def self_supervised_loss(
     alignment_weight=1.0,
     return_parts=False,
 ):
-    r"""TAP between sequences and their augmentations, plus alignment MSE (Eq. 10).
+    r"""TAP between sequences and their augmentations, plus alignment error (Eq. 10).
 
     .. math::
 
         L = \frac{1}{n} \sum_k \big[\mathrm{tap}(x_k, x'_k)
             + \mathrm{tap}(x'_k, x_k)\big]
-          + w \Big(\frac{1}{n} \sum_k \mathrm{mse}(T_k, T^*_k)
-            + \frac{1}{n} \sum_k \mathrm{mse}(T'_k, T'^*_k)\Big)
+          + w \Big(\frac{1}{n} \sum_k e(A_k, A^*_k)
+            + \frac{1}{n} \sum_k e(A'_k, A'^*_k)\Big),
+        \qquad e(A, A^*) = \frac{1}{L_x} \sum_{i, j} (A_{ij} - A^*_{ij})^2
 
-    where ``T`` and ``T'`` are the predicted alignments of ``x`` onto
-    ``x'`` and of ``x'`` onto ``x``, the targets ``T*`` come from
-    :func:`ground_truth_alignments`, and ``mse`` averages squared
-    differences over the valid ``Lx x Ly`` cells of a pair only.
+    where ``A = Lx T`` and ``A'`` are the predicted alignments of ``x``
+    onto ``x'`` and of ``x'`` onto ``x`` with each source row summing to 1
+    (the paper's row softmax), the targets come from
+    :func:`ground_truth_alignments` scaled the same way, and ``e`` sums
+    over the valid ``Lx x Ly`` cells of a pair only: the mean over source
+    frames of a row's squared error.
+
+    The paper calls its term a mean squared error on ``A``. This one is
+    taken on ``A`` too, not on ``T`` (whose rows sum to ``1 / Lx``, which
+    made the term about ``Lx**2`` times smaller), and it sums over target
+    frames instead of averaging, so that it does not shrink as ``1 / Ly``
+    against the TAP term: with raw frames the two then pull with comparable
+    strength (``benchmarks/bench_alignment.py``, ``docs/benchmarks.md``).
 
     Parameters
     ----------
@@ -158,7 +171,7 @@ def self_supervised_loss(
         Weight ``w`` of the alignment terms (1 in Eq. 10).
     return_parts : bool, default=False
         Also return a dict with the tensors ``"tap"`` and
-        ``"alignment_mse"`` (unweighted), for logging.
+        ``"alignment_error"`` (unweighted), for logging.
 
     Returns
     -------
@@ -167,7 +180,7 @@ def self_supervised_loss(
 
     Notes
     -----
-    The MSE cannot reach zero for a blur that skips trailing frames: TAP
+    The alignment error cannot reach zero for a blur that skips trailing frames: TAP
     spreads mass ``1 / Lx`` from every source frame, while their target rows
     are zero.
 
@@ -195,12 +208,12 @@ def self_supervised_loss(
     d_bwd, T_bwd = tap_paired(x_aug, la, x, lx, net, return_alignment=True)
     target_fwd, target_bwd = ground_truth_alignments(G.to(T_fwd.dtype), lx, la)
     tap = (d_fwd + d_bwd).mean()
-    mse = (
-        _alignment_mse(T_fwd, target_fwd, lx, la).mean()
-        + _alignment_mse(T_bwd, target_bwd, la, lx).mean()
+    error = (
+        _alignment_error(T_fwd, target_fwd, lx, la).mean()
+        + _alignment_error(T_bwd, target_bwd, la, lx).mean()
     )
-    loss = tap + alignment_weight * mse
-    return (loss, {"tap": tap, "alignment_mse": mse}) if return_parts else loss
+    loss = tap + alignment_weight * error
+    return (loss, {"tap": tap, "alignment_error": error}) if return_parts else loss
 
 
 class SelfSupervisedAlignmentLoss(nn.Module):

@@ -119,6 +119,7 @@ def make_train_step(
     metric,
     augment,
     self_supervised_weight,
+    alignment_weight=1.0,
     path="mined",
     precision="float32",
 ):
@@ -139,6 +140,8 @@ def make_train_step(
         ``metric(dist (B, B), labels (B,)) -> loss``.
     augment : bool
     self_supervised_weight : float
+    alignment_weight : float, default=1.0
+        Weight of the alignment error within the self-supervised term.
     path : {"mined", "all_pairs"}, default="mined"
         How the metric term is computed (see :func:`metric_term`).
     precision : {"float32", "bfloat16"}, default="float32"
@@ -171,7 +174,16 @@ def make_train_step(
         if use_ssl:
             raw = seqs.data[idx, : x.shape[1]]
             aug, la, G = augment_batch(raw, seqs.lengths[idx], aug_rng or rng)
-            s = self_supervised_loss(model.align, x, lx, aug, la, G, transform=encoder)
+            s = self_supervised_loss(
+                model.align,
+                x,
+                lx,
+                aug,
+                la,
+                G,
+                transform=encoder,
+                alignment_weight=alignment_weight,
+            )
             logs["self_supervised_loss"] = s.detach()
             total = total + ssw * s
         return total, logs

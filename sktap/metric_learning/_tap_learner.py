@@ -114,6 +114,17 @@ class TAPMetricLearner(TrainedMetricLearner):
         labels always uses it).
     self_supervised_weight : float, default=1.0
         Weight of the self-supervised term.
+    alignment_weight : float, default=10.0
+        Weight of the alignment error within the self-supervised term,
+        against its TAP term (Eq. 10 weighs them equally). The error is the
+        mean over source frames of the squared distance between predicted
+        and true alignment rows, each summing to 1
+        (:func:`sktap.losses.self_supervised_loss`). 10 was chosen on the
+        self-supervised fits of ``benchmarks/bench_alignment.py``: the TAP
+        term alone sharpens each row onto its nearest frame, away from a
+        blur's spread, and weights 1, 3 and 10 brought the alignment error
+        to 0.56, 0.29 and 0.25 times soft-DTW's on generated warps
+        (``docs/benchmarks.md``).
     margin : float, default=0.1
         Margin of the triplet loss and of hard mining (binomial).
     alpha, beta : float, default=40, 2
@@ -195,6 +206,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         "tap_kernel_sizes": [tuple, list, None],
         "augment": ["boolean"],
         "self_supervised_weight": [Interval(Real, 0, None, closed="left")],
+        "alignment_weight": [Interval(Real, 0, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="neither")],
@@ -217,6 +229,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         tap_kernel_sizes=None,
         augment=False,
         self_supervised_weight=1.0,
+        alignment_weight=10.0,
         margin=0.1,
         alpha=40.0,
         beta=2.0,
@@ -246,6 +259,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         self.tap_kernel_sizes = tap_kernel_sizes
         self.augment = augment
         self.self_supervised_weight = self_supervised_weight
+        self.alignment_weight = alignment_weight
         self.margin = margin
         self.alpha = alpha
         self.beta = beta

@@ -47,6 +47,7 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
 
     augment = False
     self_supervised_weight = 0.0
+    alignment_weight = 1.0
     _requires_labels = False
 
     # -- the frame encoder h (shared by every learner) --------------------
@@ -134,6 +135,7 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
             metric=self._metric_loss() if supervised else None,
             augment=self.augment,
             self_supervised_weight=self.self_supervised_weight,
+            alignment_weight=self.alignment_weight,
             path=training_path(getattr(self, "_training_path", "auto"), device),
             precision=self.precision,
         )
