@@ -192,6 +192,34 @@ def test_comparison_with_learner():
     assert titles == ["TAP (learned)", "soft-DTW"]
 
 
+def test_comparison_with_ground_truth_of_an_augmentation():
+    from sktap.augment import random_merge
+
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(8, 12), 2) for _ in range(4)]
+    learner = TAPMetricLearner(**TINY_LEARNER).fit(X)  # self-supervised
+    x = X[0]
+    y, G = random_merge(x, rng=0)
+    fig = plot_alignment_comparison(x, y, learner=learner, ground_truth=G)
+    heatmaps = _heatmaps(fig)
+    assert len(heatmaps) == 3
+    truth = heatmaps[2].images[0].get_array()
+    np.testing.assert_allclose(truth, G / G.sum(axis=1, keepdims=True) / len(x))
+    np.testing.assert_allclose(
+        heatmaps[0].images[0].get_array(), learner.alignment(x, y), rtol=1e-6
+    )
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
+    assert titles == ["TAP (self-supervised)", "ground truth", "soft-DTW"]
+
+
+def test_comparison_ground_truth_errors(pair):
+    x, y = pair
+    with pytest.raises(ValueError, match=r"ground_truth must have shape \(Lx, Ly\)"):
+        plot_alignment_comparison(x, y, ground_truth=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="ground_truth must be non-negative"):
+        plot_alignment_comparison(x, y, ground_truth=-np.ones((len(x), len(y))))
+
+
 def test_comparison_with_soft_dtw_learner():
     rng = np.random.RandomState(0)
     X = [rng.randn(rng.randint(5, 8), 2) + (i % 2) for i in range(6)]

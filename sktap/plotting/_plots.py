@@ -64,12 +64,12 @@ def _n_frames(length: int, stride: int) -> int:
     return -(-length // stride)
 
 
-def _check_alignment(T, lx: int, ly: int, stride: int = 1) -> np.ndarray:
+def _check_alignment(T, lx: int, ly: int, stride: int = 1, name="T") -> np.ndarray:
     try:
         T = np.asarray(T, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(
-            "T must be an array of real numbers of shape (Lx, Ly)"
+            f"{name} must be an array of real numbers of shape (Lx, Ly)"
         ) from None
     expected = (_n_frames(lx, stride), _n_frames(ly, stride))
     if T.shape != expected:
@@ -78,11 +78,11 @@ def _check_alignment(T, lx: int, ly: int, stride: int = 1) -> np.ndarray:
         else:
             shape, at = "(ceil(Lx / stride), ceil(Ly / stride))", f" at stride {stride}"
         raise ValueError(
-            f"T must have shape {shape} = {expected} to match x and y{at}; got "
-            f"shape {T.shape}"
+            f"{name} must have shape {shape} = {expected} to match x and y{at}; "
+            f"got shape {T.shape}"
         )
     if not np.isfinite(T).all():
-        raise ValueError("T contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values")
     return T
 
 
@@ -224,26 +224,21 @@ def plot_alignment(
     return AlignmentAxes(ax, src, tgt, cax)
 
 
-def _soft_dtw_plan(x, y, gamma):
-    """Soft-DTW's expected alignment, rows summing to ``1 / Lx`` like TAP's ``T``."""
-    from tslearn.metrics import soft_dtw_alignment
-
-    A, _ = soft_dtw_alignment(x, y, gamma=gamma)  # (Lx, Ly), rows sum to >= 1
-    return A / A.sum(axis=1, keepdims=True) / len(x)
-
-
 def _learned_title(learner) -> str:
     """Name the left panel after the learner's distance."""
     from ..baselines import SoftDTWMetricLearner
     from ..metric_learning import TAPMetricLearner
 
+    how = "learned" if getattr(learner, "supervised_", True) else "self-supervised"
     for cls, name in ((TAPMetricLearner, "TAP"), (SoftDTWMetricLearner, "soft-DTW")):
         if isinstance(learner, cls):
-            return f"{name} (learned)"
+            return f"{name} ({how})"
     return f"{type(learner).__name__} (learned)"
 
 
-def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
+def plot_alignment_comparison(
+    x, y, *, net=None, learner=None, gamma=1.0, ground_truth=None
+):
     """A predicted or learned alignment beside soft-DTW's, on one figure.
 
     The left panel is the TAP alignment of ``x`` onto ``y``, parameter-free
@@ -261,6 +256,11 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
     ``ceil(L / stride_)`` frames; both panels are then drawn over the input
     time steps (see ``stride`` in :func:`plot_alignment`).
 
+    When ``y`` is an augmentation of ``x`` whose alignment is known (such
+    as :func:`sktap.augment.random_merge` returns), pass it as
+    ``ground_truth``: a third panel draws it, so each method can be read
+    against the answer.
+
     Parameters
     ----------
     x : array-like of shape (Lx, d) or (Lx,)
@@ -276,11 +276,17 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
         (1 if absent) places the frames. Exclusive with ``net``.
     gamma : float, default=1.0
         Soft-DTW smoothing of the right panel; larger spreads its alignment.
+    ground_truth : array-like of shape (Lx, Ly), optional
+        The true alignment of ``x`` onto ``y``, for example the matrix ``G``
+        of an augmentation (``y = G.T @ x``); each row is drawn normalised
+        to sum ``1 / Lx``, as TAP's are (an all-zero row stays zero). Only
+        for alignments between time steps (no downsampling learner).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels, each drawn by :func:`plot_alignment`.
+        Two panels (three with ``ground_truth``), each drawn by
+        :func:`plot_alignment`.
 
     Examples
     --------
@@ -293,6 +299,8 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
     >>> len(fig.axes)  # two heatmaps, each with two sequences and a colour bar
     8
     """
+    from ..baselines._soft_dtw_learner import soft_dtw_plan
+
     plt = _pyplot()
     if net is not None and learner is not None:
         raise ValueError("pass either net or learner, not both")
@@ -300,6 +308,11 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
         raise ValueError(f"gamma must be a positive number; got {gamma!r}")
     xs = check_sequence(x, name="x")
     ys = check_sequence(y, name="y", n_features=xs.shape[1])
+    truth = None
+    if ground_truth is not None:
+        truth = _row_normalised(
+            _check_alignment(ground_truth, len(xs), len(ys), name="ground_truth")
+        )
     # xs and ys are time first from here on, whatever layout the caller uses
     with config_context(layout="time_first"):
         if learner is not None:
@@ -314,14 +327,30 @@ def plot_alignment_comparison(x, y, *, net=None, learner=None, gamma=1.0):
             zx, zy = xs, ys
             stride = 1
             left_title = "TAP" if net is None else "TAP (network)"
-        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5))
+        if truth is not None and stride != 1:
+            raise ValueError(
+                "ground_truth aligns time steps, but the learner aligns frames "
+                f"downsampled by stride_={stride}; fit it with downsample=1"
+            )
+        n_panels = 2 if truth is None else 3
+        fig, axes = plt.subplots(1, n_panels, figsize=(6 * n_panels, 5.5))
         # room between the panels for the left one's colour bar and the right
         # one's source sequence, which are carved out of the panels' own space
-        fig.subplots_adjust(left=0.09, right=0.94, wspace=0.45)
-        plot_alignment(xs, ys, T, left, stride=stride, title=left_title)
-        plan = _soft_dtw_plan(zx, zy, gamma)  # (Lx', Ly'): h downsamples too
-        plot_alignment(xs, ys, plan, right, stride=stride, title="soft-DTW")
+        fig.subplots_adjust(left=0.09 / n_panels * 2, right=0.94, wspace=0.45)
+        plot_alignment(xs, ys, T, axes[0], stride=stride, title=left_title)
+        plan = soft_dtw_plan(zx, zy, gamma)  # (Lx', Ly'): h downsamples too
+        plot_alignment(xs, ys, plan, axes[1], stride=stride, title="soft-DTW")
+        if truth is not None:
+            plot_alignment(xs, ys, truth, axes[2], title="ground truth")
     return fig
+
+
+def _row_normalised(G):
+    """Rows scaled to sum ``1 / Lx`` (all-zero rows stay zero), like TAP's ``T``."""
+    if (G < 0).any():
+        raise ValueError("ground_truth must be non-negative")
+    total = G.sum(axis=1, keepdims=True)
+    return np.divide(G, total * len(G), out=np.zeros_like(G), where=total > 0)
 
 
 def _history_of(history):
