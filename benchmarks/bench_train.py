@@ -15,7 +15,7 @@ separate only the pairs that hard mining keeps recomputed with autograd;
 a batch with too little work for that takes the all-pairs computation on
 the encoded frames, and its mined fraction reads "-")
 and the all-pairs step (every pair padded to the batch's longest sequence,
-all with autograd; ``learner._training_path = "all_pairs"``). Printed per
+all with autograd; ``sktap.config_context(training_path="all_pairs")``). Printed per
 epoch: seconds of each, their ratio, the fraction of pairs mining keeps,
 and both loss curves (they agree to float32 rounding: same minibatches).
 Also the padding ratio (cells computed / true cells) of one batch.
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _datasets import DATASETS
 
+import sktap
 from sktap import TAPMetricLearner
 from sktap.core import padding_ratio
 from sktap.metric_learning._steps import training_path
@@ -48,9 +49,9 @@ from sktap.metric_learning._steps import training_path
 
 def _fit(X, y, epochs, device, path, seed):
     est = TAPMetricLearner(max_epochs=epochs, device=device, random_state=seed)
-    est._training_path = path
     start = time.perf_counter()
-    est.fit(X, y)
+    with sktap.config_context(training_path=path):
+        est.fit(X, y)
     return est, time.perf_counter() - start
 
 

@@ -86,7 +86,7 @@ learner = TAPMetricLearner(
     learning_rate=1e-2,
     random_state=0,
 ).fit(X)
-print(f"self-supervised TAP:    {time_error(learner.tap_alignment(x, y)):.3f}")
+print(f"self-supervised TAP:    {time_error(learner.alignment(x, y)):.3f}")
 
 # %%
 # Side by side with soft-DTW

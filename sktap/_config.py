@@ -1,4 +1,5 @@
-"""sktap's global configuration: how arrays of sequences are laid out.
+"""sktap's global configuration: how arrays of sequences are laid out, and
+which exact training step computes the metric term.
 
 Modelled on scikit-learn's ``set_config`` / ``config_context``: the setting
 is per thread, and ``config_context`` restores the previous value on exit.
@@ -12,7 +13,8 @@ from contextlib import contextmanager
 __all__ = ["LayoutWarning", "config_context", "get_config", "set_config"]
 
 LAYOUTS = ("auto", "time_first", "channels_first")
-_DEFAULTS = {"layout": "auto"}
+TRAINING_PATHS = ("auto", "mined", "all_pairs")
+_DEFAULTS = {"layout": "auto", "training_path": "auto"}
 _local = threading.local()
 
 
@@ -39,7 +41,7 @@ def get_config() -> dict:
     Returns
     -------
     dict
-        ``{"layout": ...}``; see :func:`set_config`.
+        ``{"layout": ..., "training_path": ...}``; see :func:`set_config`.
 
     Examples
     --------
@@ -50,15 +52,15 @@ def get_config() -> dict:
     return dict(_config())
 
 
-def _check_layout(layout) -> str:
-    if layout not in LAYOUTS:
+def _check_option(name, value, options) -> str:
+    if value not in options:
         raise ValueError(
-            f"layout must be one of {', '.join(map(repr, LAYOUTS))}; got {layout!r}"
+            f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}"
         )
-    return layout
+    return value
 
 
-def set_config(layout=None):
+def set_config(layout=None, training_path=None):
     """Set sktap's settings for this thread.
 
     Parameters
@@ -80,6 +82,17 @@ def set_config(layout=None):
 
         A 2-D array ``(n_ts, sz)`` is a set of univariate series in every
         layout.
+    training_path : {"auto", "mined", "all_pairs"}, optional
+        How a TAP metric learner computes the metric term of a training
+        step; every path gives the same loss and gradients, so this is for
+        tests and benchmarks that compare them. ``"all_pairs"``: every
+        pair of the minibatch padded to its longest sequence, all with
+        autograd. ``"mined"``: frames encoded once, distances in length
+        buckets, and for the hard-mined losses only the pairs that carry
+        gradient recomputed with autograd (small batches still take the
+        all-pairs computation, see ``sktap/metric_learning/_steps.py``).
+        ``"auto"`` (the default): ``"mined"`` on the CPU, ``"all_pairs"``
+        on a GPU, as measured in ``docs/benchmarks.md``.
 
     Examples
     --------
@@ -89,17 +102,23 @@ def set_config(layout=None):
     'channels_first'
     >>> sktap.set_config(layout="auto")
     """
-    if layout is not None:
-        _config()["layout"] = _check_layout(layout)
+    new = {"layout": layout, "training_path": training_path}
+    # every value is checked before any is set: a bad one changes nothing
+    for name, options in (("layout", LAYOUTS), ("training_path", TRAINING_PATHS)):
+        if new[name] is not None:
+            _check_option(name, new[name], options)
+    _config().update({k: v for k, v in new.items() if v is not None})
 
 
 @contextmanager
-def config_context(*, layout=None):
+def config_context(*, layout=None, training_path=None):
     """Set sktap's settings inside a ``with`` block, restoring them on exit.
 
     Parameters
     ----------
     layout : {"auto", "time_first", "channels_first"}, optional
+        See :func:`set_config`.
+    training_path : {"auto", "mined", "all_pairs"}, optional
         See :func:`set_config`.
 
     Examples
@@ -113,7 +132,7 @@ def config_context(*, layout=None):
     (4, 4)
     """
     old = get_config()
-    set_config(layout=layout)
+    set_config(layout=layout, training_path=training_path)
     try:
         yield
     finally:

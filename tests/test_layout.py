@@ -8,6 +8,7 @@ import pytest
 
 import sktap
 from sktap import LayoutWarning, TAPKNeighborsClassifier, TAPMetricLearner
+from sktap.baselines import SoftDTWMetricLearner
 from sktap.datasets import make_warped_sequences
 from sktap.metrics import cdist_tap, tap_alignment
 
@@ -19,13 +20,55 @@ def _channels_first(seqs):
 
 
 def test_default_is_auto_and_bad_layout_is_refused():
-    assert sktap.get_config() == {"layout": "auto"}
+    assert sktap.get_config() == {"layout": "auto", "training_path": "auto"}
     with pytest.raises(ValueError, match="layout must be one of 'auto', 'time_first'"):
         sktap.set_config(layout="channels_last")
     with pytest.raises(ValueError, match="got 'tslearn'"):
         with sktap.config_context(layout="tslearn"):
             pass  # pragma: no cover
     assert sktap.get_config()["layout"] == "auto"
+
+
+def test_training_path_setting():
+    with pytest.raises(
+        ValueError, match="training_path must be one of 'auto', 'mined'"
+    ):
+        sktap.set_config(training_path="fast")
+    # a bad value changes nothing, not even the good value passed with it
+    with pytest.raises(ValueError, match="got 'fast'"):
+        sktap.set_config(layout="time_first", training_path="fast")
+    assert sktap.get_config() == {"layout": "auto", "training_path": "auto"}
+    with sktap.config_context(training_path="all_pairs"):
+        assert sktap.get_config()["training_path"] == "all_pairs"
+    assert sktap.get_config()["training_path"] == "auto"
+
+
+def test_training_path_reaches_the_training_step(monkeypatch):
+    from sktap.metric_learning import _trained
+
+    seen = []
+
+    def spy(*args, path, **kwargs):
+        seen.append(path)
+        return real(*args, path=path, **kwargs)
+
+    real = _trained.make_train_step
+    monkeypatch.setattr(_trained, "make_train_step", spy)
+    rng = np.random.RandomState(0)
+    X, y = [rng.randn(6, 2) for _ in range(4)], [0, 1, 0, 1]
+    kw = dict(hidden_layer_sizes=(4,), tap_channels=(2,), max_epochs=1, device="cpu")
+    sktap.TAPMetricLearner(**kw).fit(X, y)
+    with sktap.config_context(training_path="all_pairs"):
+        sktap.TAPMetricLearner(**kw).fit(X, y)
+        SoftDTWMetricLearner(hidden_layer_sizes=(4,), max_epochs=1, device="cpu").fit(
+            X, y
+        )
+    with sktap.config_context(training_path="mined"):
+        # soft-DTW has no mined path, whatever the setting
+        SoftDTWMetricLearner(hidden_layer_sizes=(4,), max_epochs=1, device="cpu").fit(
+            X, y
+        )
+    assert seen == ["mined", "all_pairs", "all_pairs", "all_pairs"]
 
 
 def test_context_restores_the_previous_layout_even_on_error():
@@ -41,10 +84,12 @@ def test_context_restores_the_previous_layout_even_on_error():
 def test_layout_is_per_thread():
     seen = []
     with sktap.config_context(layout="channels_first"):
-        thread = threading.Thread(target=lambda: seen.append(sktap.get_config()))
+        thread = threading.Thread(
+            target=lambda: seen.append(sktap.get_config()["layout"])
+        )
         thread.start()
         thread.join()
-    assert seen == [{"layout": "auto"}]
+    assert seen == ["auto"]
 
 
 def test_channels_first_array_and_list_give_the_same_distances(rng):

@@ -213,9 +213,8 @@ def test_mined_bucketed_training_equals_all_pairs(loss, monkeypatch):
     y = np.arange(24) % 3
     kw = dict(TINY, loss=loss, max_epochs=4, learning_rate=1e-2)
     fast = TAPMetricLearner(**kw).fit(X, y)
-    slow = TAPMetricLearner(**kw)
-    slow._training_path = "all_pairs"
-    slow.fit(X, y)
+    with sktap.config_context(training_path="all_pairs"):
+        slow = TAPMetricLearner(**kw).fit(X, y)
     a = [h["metric_loss"] for h in fast.history_]
     b = [h["metric_loss"] for h in slow.history_]
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)

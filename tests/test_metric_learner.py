@@ -45,7 +45,7 @@ def test_supervised_fit_transform_distances(data, loss):
     D = est.pairwise_distances(X[:4], X)
     assert D.shape == (4, 18) and np.isfinite(D).all()
     assert len(est.history_) == 2 and "metric_loss" in est.history_[0]
-    T = est.tap_alignment(X[0], X[1])
+    T = est.alignment(X[0], X[1])
     np.testing.assert_allclose(T.sum(axis=1), 1 / len(X[0]), rtol=1e-5)
 
 

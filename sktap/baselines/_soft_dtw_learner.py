@@ -148,9 +148,11 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
     """
 
     _requires_labels = True
-    # soft-DTW has no alignment network to bucket or mine through: every
-    # minibatch scores all its pairs (grouped by length inside tslearn's loss)
-    _training_path = "all_pairs"
+
+    def _metric_path(self, device):
+        # soft-DTW has no alignment network to bucket or mine through: every
+        # minibatch scores all its pairs (grouped by length in the loss)
+        return "all_pairs"
 
     _parameter_constraints = {
         "loss": [StrOptions({"triplet", "lifted", "binomial"})],

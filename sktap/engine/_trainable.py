@@ -116,12 +116,16 @@ class TrainableMixin:
             self._state = load_checkpoint(path, model)
         return model
 
+    def _optimizer_name(self) -> str:
+        """The optimiser to train with: Adam, unless a subclass offers a choice."""
+        return "adam"
+
     def _training_config(self, max_epochs) -> TrainingConfig:
         return TrainingConfig(
             max_epochs=max_epochs,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
-            optimizer=getattr(self, "optimizer", "adam"),
+            optimizer=self._optimizer_name(),
             n_iter_no_change=self.n_iter_no_change,
             verbose=self.verbose,
             callback=self.callback,

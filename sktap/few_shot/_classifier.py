@@ -264,6 +264,9 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         self.checkpoint_path = checkpoint_path
 
     # -- model -----------------------------------------------------------
+    def _optimizer_name(self):
+        return self.optimizer
+
     def _build_model(self, n_features, kind=None, generator=None):
         def seeded(factory):
             return factory() if generator is None else build_seeded(factory, generator)

@@ -1,6 +1,6 @@
 """Metric learning: learned sequence distances behind one contract."""
 
 from ._base import SequenceMetricLearner
-from ._tap_learner import LearnedTAPMetric, TAPMetricLearner
+from ._tap_learner import TAPMetricLearner
 
-__all__ = ["LearnedTAPMetric", "SequenceMetricLearner", "TAPMetricLearner"]
+__all__ = ["SequenceMetricLearner", "TAPMetricLearner"]

@@ -11,6 +11,7 @@ from ..losses import (
     LiftedStructureLoss,
     loss_from_pairs,
     mined_pairs,
+    mining_fraction,
     self_supervised_loss,
 )
 
@@ -97,7 +98,7 @@ def metric_term(model, x, lx, labels, metric, path):
     with torch.no_grad():
         dist = tap_pairwise_bucketed(z, lz, z, lz, model.align)
     rows, cols = mined_pairs(dist, labels, metric)
-    fraction = len(rows) / dist.numel()
+    fraction = mining_fraction(rows, len(labels))
     if fraction > _MINING_PAYS_BELOW:
         loss = metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels)
         return loss, fraction

@@ -12,12 +12,9 @@ from ..engine import TAPKernel, common_train_params, resolve_device
 from ..engine._persistence import SaveMixin, register
 from ..engine._trainable import alignment_network, refuse_code_params
 from ..metrics._pairwise import pair_alignment, pair_tensors
-from ._base import LearnedMetric
 from ._trained import TrainedMetricLearner, frame_params
 
-__all__ = ["LearnedTAPMetric", "TAPMetricLearner"]
-
-LearnedTAPMetric = LearnedMetric  # the name sktap 0.1 used
+__all__ = ["TAPMetricLearner"]
 
 
 @register
@@ -289,6 +286,9 @@ class TAPMetricLearner(TrainedMetricLearner):
             self.alignment_net, width, self.tap_channels, self.tap_kernel_sizes
         )
 
+    def _self_supervised_settings(self):
+        return self.augment, self.self_supervised_weight, self.alignment_weight
+
     # -- the learned distance (the contract) ----------------------------
     def distance_kernel(self, *, symmetric=False):
         """Learned TAP between encoded sequences, as a tile kernel."""
@@ -300,10 +300,6 @@ class TAPMetricLearner(TrainedMetricLearner):
     def _pair_alignment(self, zx, zy):
         net = self.model_.align
         return pair_alignment(*pair_tensors(zx, zy, net), net)
-
-    def tap_alignment(self, x, y):
-        """The learned alignment ``T`` (Lx, Ly) of ``x`` onto ``y`` (``alignment``)."""
-        return self.alignment(x, y)
 
     def save(self, path):
         refuse_code_params(self, "alignment_net")

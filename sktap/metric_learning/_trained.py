@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from .._config import get_config
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import check_sequences
 from ..core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
@@ -45,10 +46,20 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
     (``distance_kernel``).
     """
 
-    augment = False
-    self_supervised_weight = 0.0
-    alignment_weight = 1.0
     _requires_labels = False
+
+    # -- what a subclass may change --------------------------------------
+    def _self_supervised_settings(self):
+        """``(augment, self_supervised_weight, alignment_weight)`` of a
+        supervised fit; a learner without the self-supervised term (the
+        default here) returns ``(False, 0.0, 1.0)``."""
+        return False, 0.0, 1.0
+
+    def _metric_path(self, device):
+        """How a training step computes the metric term on ``device``:
+        ``sktap.get_config()["training_path"]``, resolved for the device
+        (see :func:`sktap.set_config`)."""
+        return training_path(get_config()["training_path"], device)
 
     # -- the frame encoder h (shared by every learner) --------------------
     def _build_frame(self, n_features, stride):
@@ -111,9 +122,8 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         labels = check_labels(y, len(seqs)) if supervised else None
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        uses_augment = not supervised or (
-            self.augment and self.self_supervised_weight > 0
-        )
+        augment, ssl_weight, alignment_weight = self._self_supervised_settings()
+        uses_augment = not supervised or (augment and ssl_weight > 0)
         stride = self._stride(seqs, uses_augment) if supervised else 1
         kind = {"supervised": supervised, "stride": stride}
         model = self._start_model(seqs.n_features, kind, rng)
@@ -133,10 +143,10 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
             y_t,
             rng,
             metric=self._metric_loss() if supervised else None,
-            augment=self.augment,
-            self_supervised_weight=self.self_supervised_weight,
-            alignment_weight=self.alignment_weight,
-            path=training_path(getattr(self, "_training_path", "auto"), device),
+            augment=augment,
+            self_supervised_weight=ssl_weight,
+            alignment_weight=alignment_weight,
+            path=self._metric_path(device),
             precision=self.precision,
         )
         validate = None
