@@ -33,6 +33,9 @@ __all__ = [
     "as_output",
     "check_sequence",
     "check_sequences",
+    "concat_sequences",
+    "pad_sequences",
+    "padding_mask",
     "sequence_output",
     "to_output",
     "to_tslearn",
@@ -66,6 +69,61 @@ class Sequences(NamedTuple):
         lengths = self.lengths[indices]
         max_len = int(lengths.max()) if len(lengths) else 0
         return Sequences(self.data[indices, :max_len], lengths)
+
+
+def padding_mask(lengths: np.ndarray, max_len: int) -> np.ndarray:
+    """Padding of a batch: ``mask[k, t] = t >= lengths[k]``, shape (n, max_len)."""
+    return np.arange(max_len)[None, :] >= lengths[:, None]
+
+
+def pad_sequences(seqs, *, fill=0.0, dtype=np.float64):
+    """Stack sequences of different lengths into one padded array.
+
+    Parameters
+    ----------
+    seqs : non-empty list of ndarray of shape (L_i, d)
+        Time first, every ``L_i >= 1`` and the same ``d``.
+    fill : float, default=0.0
+        Value of the padding: 0 for sktap's tensors, NaN for tslearn's format.
+    dtype : numpy dtype, default=np.float64
+        Of the result; the sequences are cast to it.
+
+    Returns
+    -------
+    data : ndarray of shape (n, max(L_i), d)
+        Sequence ``i`` in ``data[i, :L_i]``, ``fill`` beyond.
+    lengths : ndarray of shape (n,), dtype int64
+        The ``L_i``.
+    """
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    shape = (len(seqs), int(lengths.max()), seqs[0].shape[1])
+    data = np.full(shape, fill, dtype=dtype)
+    for i, s in enumerate(seqs):
+        data[i, : len(s)] = s
+    return data, lengths
+
+
+def concat_sequences(parts) -> Sequences:
+    """Concatenate padded sets of sequences, widening each to the longest.
+
+    Not :func:`pad_sequences`: each part is already padded, so whole blocks
+    are copied rather than one series at a time.
+
+    Parameters
+    ----------
+    parts : non-empty list of Sequences
+        Zero-padded sets ``(n_k, L_k, d)``, all with the same ``d``.
+
+    Returns
+    -------
+    Sequences
+        ``(sum n_k, max L_k, d)``, the parts in order, in their own dtype.
+    """
+    width = max(p.data.shape[1] for p in parts)
+    data = [
+        np.pad(p.data, ((0, 0), (0, width - p.data.shape[1]), (0, 0))) for p in parts
+    ]
+    return Sequences(np.concatenate(data), np.concatenate([p.lengths for p in parts]))
 
 
 def _as_numeric(a, name: str, where: str) -> np.ndarray:
@@ -182,8 +240,7 @@ def _from_array(arr: np.ndarray, name: str):
         [_valid_length(arr[i], name, i) for i in range(arr.shape[0])], dtype=np.int64
     )
     data = arr[:, : int(lengths.max())].copy()
-    mask = np.arange(data.shape[1])[None, :] >= lengths[:, None]
-    data[mask] = 0.0
+    data[padding_mask(lengths, data.shape[1])] = 0.0
     return data, lengths
 
 
@@ -228,11 +285,7 @@ def _from_list(seqs, name: str):
     if _layout() == "auto" and all(len(a) < n_features for a in raw):
         what = "every sequence" if len(raw) > 1 else "the sequence"
         _warn_ambiguous(name, len(raw[0]), n_features, what)
-    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-    data = np.zeros((len(arrays), int(lengths.max()), n_features), dtype=np.float64)
-    for i, a in enumerate(arrays):
-        data[i, : len(a)] = a
-    return data, lengths
+    return pad_sequences(arrays)
 
 
 def check_sequences(X, *, name: str = "X", n_features: int | None = None) -> Sequences:
@@ -310,8 +363,7 @@ def check_sequence(x, *, name: str = "x", n_features: int | None = None) -> np.n
 def to_tslearn(seqs: Sequences) -> np.ndarray:
     """Return ``(n_ts, max_len, d)``, NaN after each series ends (tslearn format)."""
     data = seqs.data.copy()
-    mask = np.arange(data.shape[1])[None, :] >= seqs.lengths[:, None]
-    data[mask] = np.nan
+    data[padding_mask(seqs.lengths, data.shape[1])] = np.nan
     return data
 
 

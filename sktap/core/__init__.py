@@ -6,7 +6,8 @@ dtype, and supports autograd. :mod:`sktap.functional` is its public face.
 
 from ._bucketed import padding_ratio, tap_pairs, tap_pairwise_bucketed
 from ._encoders import ConvFrameEncoder, choose_stride
-from ._modules import ChannelScaler, FrameMLP, LearnedTAP, encode_frames, mask_frames
+from ._masks import mask_frames
+from ._modules import ChannelScaler, FrameMLP, LearnedTAP, encode_frames
 from ._nets import TAPNet, TAPTransNet
 from ._tap import frame_distances, tap_paired, tap_pairwise
 

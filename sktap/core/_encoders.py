@@ -14,6 +14,8 @@ from numbers import Integral
 import torch
 from torch import nn
 
+from ._masks import mask_frames
+
 __all__ = ["ConvFrameEncoder", "choose_stride"]
 
 
@@ -25,15 +27,6 @@ def _check_positive_int(value, name: str) -> int:
     if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
     return int(value)
-
-
-def _zero_beyond(h, lengths):
-    """Zero ``h`` (n, C, L) at time steps ``>= lengths`` (n,).
-
-    ``where`` rather than a product so that non-finite padding cannot leak.
-    """
-    valid = torch.arange(h.shape[-1], device=h.device)[None, :] < lengths[:, None]
-    return torch.where(valid[:, None, :], h, h.new_zeros(()))
 
 
 def choose_stride(max_length, target_length=64) -> int:
@@ -225,10 +218,10 @@ class ConvFrameEncoder(nn.Module):
         """
         lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
         out_lengths = self.output_lengths(lengths)
-        h = _zero_beyond(x.transpose(1, 2), lengths)  # (n, d, L)
+        h = mask_frames(x.transpose(1, 2), lengths, time_dim=-1)  # (n, d, L)
         for conv in self.hidden:
-            h = _zero_beyond(torch.relu(conv(h)), out_lengths)  # (n, C, L_out)
+            h = mask_frames(torch.relu(conv(h)), out_lengths, time_dim=-1)
         z = self.out(h)  # (n, n_components, L_out)
         if self.normalize:
             z = nn.functional.normalize(z, dim=1)
-        return _zero_beyond(z, out_lengths).transpose(1, 2), out_lengths
+        return mask_frames(z, out_lengths, time_dim=-1).transpose(1, 2), out_lengths

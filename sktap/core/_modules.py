@@ -5,15 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._masks import frame_mask, mask_frames
 from ._tap import tap_pairwise
 
-__all__ = ["ChannelScaler", "FrameMLP", "LearnedTAP", "encode_frames", "mask_frames"]
-
-
-def mask_frames(z, lengths):
-    """Zero the frames of ``z`` (n, L, d) beyond each sequence's length."""
-    valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths[:, None]
-    return z * valid[:, :, None].to(z.dtype)
+__all__ = ["ChannelScaler", "FrameMLP", "LearnedTAP", "encode_frames"]
 
 
 def encode_frames(frame, x, lengths):
@@ -69,8 +64,7 @@ class ChannelScaler(nn.Module):
     @torch.no_grad()
     def fit(self, x, lengths):
         """Set mean and scale from the valid frames of ``x`` (n, L, d)."""
-        valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
-        frames = x[valid].double()  # (n_frames, d)
+        frames = x[frame_mask(lengths, x.shape[1])].double()  # (n_frames, d)
         self.mean.copy_(frames.mean(dim=0))
         std = frames.std(dim=0, unbiased=False)
         self.scale.copy_(torch.where(std > 1e-12 * (1 + frames.abs().max()), std, 1.0))

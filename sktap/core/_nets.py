@@ -246,17 +246,8 @@ class TAPNet(nn.Module):
         # (n_pairs, 2, Lx, Ly) stored channels-last (NHWC), the layout in
         # which oneDNN's direct convolution is fastest, built in one copy
         h = torch.stack((D, P), dim=-1).to(dtype).permute(0, 3, 1, 2)
-        if mask is not None:
-            mask = mask.to(dtype)
-        # Without autograd the activations are updated in place: fresh
-        # allocations of these large tensors cost more than the ReLU itself.
-        inplace = not torch.is_grad_enabled()
-        for conv in self.convs[:-1]:
-            h = conv(h)
-            h = h.relu_() if inplace else torch.relu(h)
-            if mask is not None:
-                h = h.mul_(mask) if inplace else h * mask
-        if inplace and h.device.type in _PADDED_LAST_LAYER_AS_MAPS:
+        h = self._hidden(h, None if mask is None else mask.to(dtype))
+        if not torch.is_grad_enabled() and h.device.type in _PADDED_LAST_LAYER_AS_MAPS:
             return _single_output_conv(self.convs[-1], h)
         return self.convs[-1](h)[:, 0]
 
@@ -294,11 +285,22 @@ class TAPNet(nn.Module):
 
     def _layers(self, h):
         """The layers on an unpadded channels-last batch (m, 2, a, b)."""
+        return _single_output_conv(self.convs[-1], self._hidden(h))
+
+    def _hidden(self, h, mask=None):
+        """The hidden layers (convolution, ReLU) of ``h`` (m, 2, a, b).
+
+        ``mask`` (m, 1, a, b), when given, zeroes the padding after each layer.
+        """
+        # Without autograd the activations are updated in place: fresh
+        # allocations of these large tensors cost more than the ReLU itself.
         inplace = not torch.is_grad_enabled()
         for conv in self.convs[:-1]:
             h = conv(h)
             h = h.relu_() if inplace else torch.relu(h)
-        return _single_output_conv(self.convs[-1], h)
+            if mask is not None:
+                h = h.mul_(mask) if inplace else h * mask
+        return h
 
     def forward(self, x, y, D, P, mask):
         return -(D + self.correction(D, P, mask).to(D.dtype))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from ._masks import cell_mask, frame_mask
+
 __all__ = ["frame_distances", "tap_paired", "tap_pairwise"]
 
 
@@ -109,7 +111,7 @@ def _needs_frames(net) -> bool:
     return net is not None and getattr(net, "needs_frames", False)
 
 
-def _logits(D, row, col, lx, ly, full, net, x, y):
+def _logits(D, lx, ly, full, net, x, y):
     """Alignment logits S (n, Lx, Ly) of the network (or -D without one)."""
     if net is None:
         return -D
@@ -119,17 +121,16 @@ def _logits(D, row, col, lx, ly, full, net, x, y):
     ).abs()
     if full:
         return net(x, y, D, P, None)
-    valid = row[:, :, None] & col[:, None, :]  # (n, Lx, Ly)
+    valid = cell_mask(lx, ly, D.shape[1], D.shape[2])  # (n, Lx, Ly)
     return net(x, y, D * valid, P * valid, valid[:, None].to(D.dtype))
 
 
 def _tap_core(D, lx, ly, net, x, y, return_alignment):
     """Distances (n,) and optionally T (n, Lx, Ly) of n pairs from their D."""
     _, Lx, Ly = D.shape
-    row = torch.arange(Lx, device=D.device)[None, :] < lx[:, None]  # (n, Lx)
-    col = torch.arange(Ly, device=D.device)[None, :] < ly[:, None]  # (n, Ly)
+    row, col = frame_mask(lx, Lx), frame_mask(ly, Ly)  # (n, Lx), (n, Ly)
     full = bool(row.all()) and bool(col.all())
-    S = _logits(D, row, col, lx, ly, full, net, x, y)
+    S = _logits(D, lx, ly, full, net, x, y)
     if not full:
         S = S.masked_fill(~col[:, None, :], float("-inf"))
     A = torch.softmax(S, dim=-1)  # each source frame spreads mass 1

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._validation import as_output
+from .._validation import as_output, pad_sequences
 
 _MISSING = frozenset({"?", "nan"})
 # Padding guard: a few very long series among many short ones can make the
@@ -83,10 +83,8 @@ def _pad(arrays: list[np.ndarray], source: str) -> np.ndarray:
     """
     lengths = [len(a) for a in arrays]
     shape = (len(arrays), max(lengths), arrays[0].shape[1])
-    _check_padding(shape, sum(lengths) * shape[2], source)
-    X = np.full(shape, np.nan)
-    for i, a in enumerate(arrays):
-        X[i, : len(a)] = a
+    _check_padding(shape, sum(lengths) * shape[2], source)  # before allocating
+    X, _ = pad_sequences(arrays, fill=np.nan)
     return as_output(X)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from sklearn.utils import check_random_state
 
-from .._validation import Sequences, to_output
+from .._validation import as_output, pad_sequences
 
 __all__ = ["make_warped_sequences"]
 
@@ -140,14 +140,6 @@ def _sample(order, bank, lengths, warp_strength, noise, rng):
     return values + rng.normal(0.0, noise, size=values.shape), times
 
 
-def _pad_zeros(arrays) -> Sequences:
-    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-    data = np.zeros((len(arrays), int(lengths.max()), arrays[0].shape[1]))
-    for i, a in enumerate(arrays):
-        data[i, : len(a)] = a
-    return Sequences(data, lengths)
-
-
 def make_warped_sequences(
     n_classes=3,
     n_per_class=20,
@@ -235,7 +227,8 @@ def make_warped_sequences(
     y = np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)
     samples = [_sample(orders[c], bank, lengths, warp_strength, noise, rng) for c in y]
     perm = rng.permutation(len(y))
-    X = to_output(_pad_zeros([samples[i][0] for i in perm]))
+    X, _ = pad_sequences([samples[i][0] for i in perm], fill=np.nan)
+    X = as_output(X)
     if return_warps:
         return X, y[perm], [samples[i][1] for i in perm]
     return X, y[perm]

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
+from .._validation import padding_mask
 from ._common import (
     _pad,
 )
@@ -135,8 +136,7 @@ def _mat_layout(shape: tuple[int, ...], lengths: np.ndarray, where: str):
 
 
 def _check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
-    valid = np.arange(X.shape[1])[None, :] < lengths[:, None]  # (N, T)
-    bad = valid & ~np.isfinite(X).all(axis=2)
+    bad = ~padding_mask(lengths, X.shape[1]) & ~np.isfinite(X).all(axis=2)  # (N, T)
     if bad.any():
         i, t = np.argwhere(bad)[0]
         raise ValueError(
@@ -157,7 +157,7 @@ def _mat_sequences(data, lengths, layout, where: str) -> np.ndarray:
         elif axis == 2:
             data = data.transpose(0, 2, 1)
         X = data[:, : lengths.max()].copy()  # (N, max_len, d)
-        X[np.arange(X.shape[1])[None, :] >= lengths[:, None]] = np.nan
+        X[padding_mask(lengths, X.shape[1])] = np.nan
     _check_finite(X, lengths, where)
     return X
 

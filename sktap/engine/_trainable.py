@@ -20,7 +20,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from .._validation import Sequences
+from .._validation import Sequences, concat_sequences
 from ..core import TAPNet, TAPTransNet
 from ._device import resolve_device
 from ._tensors import TensorSequences, build_seeded, generator_from
@@ -175,23 +175,20 @@ class TrainableMixin:
         if owned:
             device = resolve_device(self.device)
             model = self.model_.to(device)
-        out, lengths = [], []
+        parts = []
         try:
             with torch.inference_mode():
                 for start in range(0, len(seqs), _ENCODE_BATCH):
                     idx = np.arange(start, min(start + _ENCODE_BATCH, len(seqs)))
                     part = TensorSequences(seqs.take(idx), device)
                     z, lz = model.encode(part.data, part.lengths)
-                    out.append(z.float().cpu().numpy().astype(np.float64))
-                    lengths.append(lz.cpu().numpy())
+                    z = z.float().cpu().numpy().astype(np.float64)
+                    parts.append(Sequences(z, lz.cpu().numpy()))
         finally:
             if owned:
                 self.model_.to("cpu")
-        width = max(o.shape[1] for o in out)
-        data = np.concatenate(
-            [np.pad(o, ((0, 0), (0, width - o.shape[1]), (0, 0))) for o in out]
-        )
-        return Sequences(data, np.concatenate(lengths))
+        # chunks are padded to their own longest sequence
+        return concat_sequences(parts)
 
     def _fitted_state(self):
         return {

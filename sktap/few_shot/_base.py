@@ -8,21 +8,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import Sequences, check_sequences
+from .._validation import check_sequences, concat_sequences
 from ..engine import check_labels
 from ._episodes import run_episodes
 from ._sampler import EpisodeSampler, label_repr
 
-__all__ = ["FewShotClassifierBase", "concat_sequences"]
-
-
-def concat_sequences(a: Sequences, b: Sequences) -> Sequences:
-    """Stack two padded sets of sequences (padding widened to the longer)."""
-    width = max(a.data.shape[1], b.data.shape[1])
-    data = [
-        np.pad(s.data, ((0, 0), (0, width - s.data.shape[1]), (0, 0))) for s in (a, b)
-    ]
-    return Sequences(np.concatenate(data), np.concatenate([a.lengths, b.lengths]))
+__all__ = ["FewShotClassifierBase"]
 
 
 class FewShotClassifierBase(ClassifierMixin, BaseEstimator):
@@ -85,7 +76,7 @@ class FewShotClassifierBase(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         seqs = check_sequences(X, n_features=self.n_features_in_)
         self._check_ready()
-        scorer = self._make_scorer(self._embed(concat_sequences(seqs, self.support_)))
+        scorer = self._make_scorer(self._embed(concat_sequences([seqs, self.support_])))
         n = len(seqs)
         return scorer.class_scores(
             np.arange(n),

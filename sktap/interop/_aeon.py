@@ -38,7 +38,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .._config import config_context
-from .._validation import Sequences, check_sequences
+from .._validation import Sequences, check_sequences, pad_sequences
 from ..engine import (
     TAPKernel,
     check_form,
@@ -81,12 +81,8 @@ def _n_channels(a):
 
 def _stack(encoded):
     """One zero-padded Sequences from a list of one-series ones."""
-    lengths = np.array([int(e.seqs.lengths[0]) for e in encoded], dtype=np.int64)
-    d = encoded[0].seqs.data.shape[2]
-    data = np.zeros((len(encoded), int(lengths.max()), d))
-    for i, e in enumerate(encoded):
-        data[i, : lengths[i]] = e.seqs.data[0, : lengths[i]]
-    return Sequences(data, lengths)
+    series = [e.seqs.data[0, : e.seqs.lengths[0]] for e in encoded]  # (L_i, d)
+    return Sequences(*pad_sequences(series))
 
 
 class _Encoded:

@@ -12,7 +12,8 @@ import numbers
 import torch
 from torch import nn
 
-from ..core import tap_paired
+from ..core import encode_frames, tap_paired
+from ..core._masks import cell_mask
 
 __all__ = [
     "SelfSupervisedAlignmentLoss",
@@ -67,37 +68,28 @@ def ground_truth_alignments(G, x_lengths, aug_lengths):
     return _row_normalise(G) / lx, _row_normalise(G.transpose(1, 2)) / la
 
 
-def _valid_mask(lx, ly, Lx, Ly):
-    rows = torch.arange(Lx, device=lx.device)[None, :] < lx[:, None]  # (n, Lx)
-    cols = torch.arange(Ly, device=lx.device)[None, :] < ly[:, None]  # (n, Ly)
-    return rows[:, :, None] & cols[:, None, :]  # (n, Lx, Ly)
-
-
 def _alignment_error(T, target, lx, ly):
     """Per pair, shape (n,): the mean over source frames of the squared
     distance between predicted and true alignment rows, both scaled to sum
     to 1 (the paper's row softmax ``A = Lx T``), over valid cells only."""
-    valid = _valid_mask(lx, ly, T.shape[1], T.shape[2])
+    valid = cell_mask(lx, ly, T.shape[1], T.shape[2])
     scale = lx.to(T.dtype)[:, None, None]
     sq = torch.where(valid, (scale * (T - target)) ** 2, torch.zeros_like(T))
     return sq.sum(dim=(1, 2)) / lx.to(T.dtype)
 
 
 def _embed(transform, x, lengths):
-    """Per-frame embedding with padding reset to zero (the core's contract)."""
-    if getattr(transform, "returns_lengths", False):
-        # an encoder with temporal context masks its own padding; the
-        # augmentations' ground truth needs it to keep the lengths
-        h, out_lengths = transform(x, lengths)
-        if not torch.equal(out_lengths, lengths):
-            raise ValueError(
-                "the self-supervised loss needs a frame encoder that keeps the "
-                "sequence lengths (no temporal downsampling)"
-            )
-        return h
-    h = transform(x)  # (n, L, d_out)
-    rows = torch.arange(h.shape[1], device=h.device)[None, :] < lengths[:, None]
-    return h * rows[:, :, None].to(h.dtype)
+    """Embedded frames (n, L, d_out), zero-padded; the lengths must not change."""
+    h, out_lengths = encode_frames(transform, x, lengths)
+    # the augmentations' ground truth is frame to frame: an encoder that
+    # returns lengths (temporal context) must keep them; a per-frame module
+    # returns ``lengths`` itself, so no comparison (and no device sync)
+    if out_lengths is not lengths and not torch.equal(out_lengths, lengths):
+        raise ValueError(
+            "the self-supervised loss needs a frame encoder that keeps the "
+            "sequence lengths (no temporal downsampling)"
+        )
+    return h
 
 
 def _as_inputs(x, x_lengths, x_aug, aug_lengths, G):
