@@ -10,7 +10,8 @@ One call of ``cdist_tap`` (default ``TAPNet``, d = 13, all lengths 40,
   (``sktap.core._nets._single_output_conv``).
 
 Then the frame distances alone, ``torch.cdist`` against the channel sums,
-for several frame widths d (which sets ``_BY_CHANNEL_MAX_D``). Timings are
+for several frame widths d (which sets
+``sktap._thresholds.BY_CHANNEL_MAX_D``). Timings are
 CUDA-synchronised, best of ``--repeats`` after a warm-up call. TF32 is as
 PyTorch leaves it (printed). Run from the repository root::
 
@@ -26,8 +27,8 @@ import time
 import numpy as np
 import torch
 
-from sktap import TAPNet
-from sktap.core import _nets, _tap
+from sktap import TAPNet, _thresholds
+from sktap.core import _tap
 from sktap.metrics import cdist_tap
 
 
@@ -73,7 +74,7 @@ def main(argv=None):
     Y = rng.normal(size=(args.n_y, 40, 13)).astype(np.float32)
     torch.manual_seed(0)
     net = TAPNet()
-    saved = _tap._BY_CHANNEL_MAX_D, _nets._PADDED_LAST_LAYER_AS_MAPS
+    saved = _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_AS_MAPS
     pairs = args.n_x * args.n_y
     print(f"\ncdist_tap, {args.n_x} x {args.n_y} pairs, L = 40, d = 13")
     print("| variant | dtype | s | pairs/s | max rel. diff. to cdist float32 |")
@@ -81,7 +82,7 @@ def main(argv=None):
     ref = None
     try:
         for name, v in VARIANTS.items():
-            _tap._BY_CHANNEL_MAX_D, _nets._PADDED_LAST_LAYER_AS_MAPS = (
+            _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_AS_MAPS = (
                 v["max_d"],
                 v["maps"],
             )
@@ -101,7 +102,7 @@ def main(argv=None):
                     flush=True,
                 )
     finally:
-        _tap._BY_CHANNEL_MAX_D, _nets._PADDED_LAST_LAYER_AS_MAPS = saved
+        _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_AS_MAPS = saved
 
     n = 65536 if device.type == "cuda" else 256
     print(f"\nframe distances alone, {n} pairs of 40 x 40 frames, float32")

@@ -57,7 +57,7 @@ def _fit(X, y, epochs, device, path, seed):
 
 def _fraction(entry):
     """The epoch's mined fraction, "-" where every batch was too small to
-    mine (see ``_MINED_MIN_MACS`` in ``sktap/metric_learning/_steps.py``)."""
+    mine (see ``MINED_MIN_MACS`` in ``sktap/_thresholds.py``)."""
     value = entry.get("mined_fraction")
     return "-" if value is None else f"{value:.3f}"
 

@@ -205,9 +205,9 @@ def test_learned_tap_module_encodes_with_scaler_first():
 def test_mined_bucketed_training_equals_all_pairs(loss, monkeypatch):
     # well separated classes: after the first batches mining keeps few pairs
     # (the tiny batches take the mined path only with the work bound at 0)
-    from sktap.metric_learning import _steps
+    from sktap import _thresholds
 
-    monkeypatch.setattr(_steps, "_MINED_MIN_MACS", 0)
+    monkeypatch.setattr(_thresholds, "MINED_MIN_MACS", 0)
     rng = np.random.RandomState(3)
     X = [rng.randn(rng.randint(4, 25), 2) + 3 * (i % 3) for i in range(24)]
     y = np.arange(24) % 3
@@ -228,7 +228,7 @@ def test_mined_bucketed_training_equals_all_pairs(loss, monkeypatch):
 def test_small_batches_skip_the_mined_path(monkeypatch):
     # below the work bound a batch takes the all-pairs computation (no
     # mined fraction logged); above it, the mined path; same losses
-    from sktap.metric_learning import _steps
+    from sktap import _thresholds
 
     rng = np.random.RandomState(3)
     X = [rng.randn(rng.randint(4, 25), 2) + 3 * (i % 3) for i in range(24)]
@@ -236,7 +236,7 @@ def test_small_batches_skip_the_mined_path(monkeypatch):
     kw = dict(TINY_LEARNER, max_epochs=2)
     small = TAPMetricLearner(**kw).fit(X, y)
     assert all("mined_fraction" not in h for h in small.history_)
-    monkeypatch.setattr(_steps, "_MINED_MIN_MACS", 0)
+    monkeypatch.setattr(_thresholds, "MINED_MIN_MACS", 0)
     mined = TAPMetricLearner(**kw).fit(X, y)
     assert all("mined_fraction" in h for h in mined.history_)
     np.testing.assert_allclose(

@@ -235,10 +235,10 @@ def by_shape_everywhere(monkeypatch):
     Without this, the test sizes are below the work at which the path pays
     and the padded batch runs.
     """
-    from sktap.core import _nets
+    from sktap import _thresholds
 
-    monkeypatch.setattr(_nets, "_CPU_MIN_MACS_PER_THREAD", 0)
-    monkeypatch.setattr(_nets, "_CPU_BATCH_BYTES", 30 * 8 * 6 * 6 * 3)
+    monkeypatch.setattr(_thresholds, "CPU_MIN_MACS_PER_THREAD", 0)
+    monkeypatch.setattr(_thresholds, "CPU_BATCH_BYTES", 30 * 8 * 6 * 6 * 3)
 
 
 @pytest.mark.parametrize("kernel_sizes", [(5, 5, 3), (3, 3, 5)])

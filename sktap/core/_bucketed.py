@@ -18,13 +18,12 @@ import math
 import numpy as np
 import torch
 
+from .._thresholds import MAX_PADDING
 from ._tap import tap_paired, tap_pairwise
 
 __all__ = ["padding_ratio", "tap_pairs", "tap_pairwise_bucketed"]
 
-# Default bound on (cells computed) / (true cells) of every bucket, hence of
-# the whole call. Lower means more, smaller network calls.
-_MAX_PADDING = 1.2
+_MAX_PADDING = MAX_PADDING  # sktap/_thresholds.py
 # Per side of a block: the block's ratio is the product of its two sides'.
 _MAX_SIDE_PADDING = math.sqrt(_MAX_PADDING)
 

@@ -20,27 +20,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .. import _thresholds
+
 __all__ = ["TAPNet", "TAPTransNet"]
 
-# Bound on the bytes of one activation (pairs x Lx x Ly x channels) in one
-# call of the layers on the CPU: activations then stay in the last level
-# cache. Measured on 2 cores with 32 MiB of L3: 16 MiB batches run the
-# default net ~1.3x faster than whole tiles; 32 MiB ones lose that gain.
-_CPU_BATCH_BYTES = 16 * 2**20
-# ... and the least multiply-adds per batch and per torch thread for that
-# path to pay: below it the fixed cost of each batch (a dozen operators, each
-# a parallel region; about 0.4 ms forward, 1.4 ms with the backward on 2
-# threads) outweighs the padding and masks it saves. Measured on 2 threads
-# against the padded batch: the default net at 2,600 cells per batch (62 M
-# multiply-adds) 0.9x, at 21,700 cells (526 M) 1.6-1.9x; one hidden layer
-# of 8 channels at 24,000 cells (12 M) 0.75-0.9x.
-_CPU_MIN_MACS_PER_THREAD = 50_000_000
-# Device types on which the padded path (the one accelerators take) also
-# computes the last layer as 1 x 1 maps and shifted adds
-# (:func:`_single_output_conv`), without autograd. On an H100 the default
-# TAPNet's cdist_tap ran 1.14x faster in float32 that way, and the same in
-# bfloat16 (benchmarks/bench_cuda_variants.py); training was not measured.
-_PADDED_LAST_LAYER_AS_MAPS: tuple[str, ...] = ("cuda",)
+# The thresholds that choose between the exact paths below, and the
+# measurements that set them, are in sktap/_thresholds.py.
 
 
 def _check_layers(channels, kernel_sizes) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -217,7 +202,7 @@ class TAPNet(nn.Module):
         """The learned correction ``g`` of shape (n_pairs, Lx, Ly)."""
         # the path by shape needs at least one batch's worth of work: a
         # padded grid under that is not worth scanning the mask for blocks
-        least = _CPU_MIN_MACS_PER_THREAD * torch.get_num_threads()
+        least = _thresholds.CPU_MIN_MACS_PER_THREAD * torch.get_num_threads()
         if D.device.type == "cpu" and D.numel() * self.macs_per_cell >= least:
             blocks = None if mask is None else _valid_blocks(mask)
             if mask is None or blocks is not None:
@@ -231,10 +216,12 @@ class TAPNet(nn.Module):
         batches are too small for the path by shape to pay."""
         width = max((2, *self.channels))  # channels of the widest activation
         itemsize = self.convs[0].weight.element_size()
-        max_cells = _CPU_BATCH_BYTES // (width * itemsize)
+        max_cells = _thresholds.CPU_BATCH_BYTES // (width * itemsize)
         order, batches = _shape_batches(blocks, shape, max_cells)
         macs = sum(a * b * m for a, b, m in batches) * self.macs_per_cell
-        least = _CPU_MIN_MACS_PER_THREAD * torch.get_num_threads() * len(batches)
+        least = (
+            _thresholds.CPU_MIN_MACS_PER_THREAD * torch.get_num_threads() * len(batches)
+        )
         return (order, batches) if macs >= least else None
 
     def _correction_padded(self, D, P, mask):
@@ -247,7 +234,10 @@ class TAPNet(nn.Module):
         # which oneDNN's direct convolution is fastest, built in one copy
         h = torch.stack((D, P), dim=-1).to(dtype).permute(0, 3, 1, 2)
         h = self._hidden(h, None if mask is None else mask.to(dtype))
-        if not torch.is_grad_enabled() and h.device.type in _PADDED_LAST_LAYER_AS_MAPS:
+        if (
+            not torch.is_grad_enabled()
+            and h.device.type in _thresholds.PADDED_LAST_LAYER_AS_MAPS
+        ):
             return _single_output_conv(self.convs[-1], h)
         return self.convs[-1](h)[:, 0]
 
@@ -258,7 +248,7 @@ class TAPNet(nn.Module):
 
         An unpadded batch needs no mask (the convolutions' own zero padding
         is the per-pair computation) and computes no padding cells; groups
-        are cut so that an activation stays under :data:`_CPU_BATCH_BYTES`
+        are cut so that an activation stays under :data:`_thresholds.CPU_BATCH_BYTES`
         (in cache). Cells outside a pair's valid block are 0 in ``g``.
         """
         n, Lx, Ly = D.shape

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import _thresholds
 from ._masks import cell_mask, frame_mask
 
 __all__ = ["frame_distances", "tap_paired", "tap_pairwise"]
@@ -35,15 +36,6 @@ def frame_distances(x, y, *, paired: bool = False):
 _LOW = (torch.bfloat16, torch.float16)
 
 
-# Frame widths up to which accelerators sum the channels one at a time
-# (see _cdist_by_channel) rather than call torch.cdist, without autograd.
-# On an H100, 65,536 pairs of 40 x 40 frames: 12x faster at d = 13, 4.3x at
-# 32, 2.2x at 64, 1.1x at 128, 0.6x at 256 (benchmarks/bench_cuda_variants.py).
-# With autograd (training batches: small, launch-bound) torch.cdist stays:
-# its one kernel per direction beats 3d small ones.
-_BY_CHANNEL_MAX_D = 64
-
-
 def _cdist(x, y):
     # Direct differences, not the |x|^2 + |y|^2 - 2xy expansion: near-equal
     # frames lose all precision there (sqrt amplifies the cancellation), and
@@ -53,7 +45,11 @@ def _cdist(x, y):
         x, y = x.float(), y.float()
     with torch.autocast(x.device.type, enabled=False):
         grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
-        if x.device.type != "cpu" and not grad and x.shape[-1] <= _BY_CHANNEL_MAX_D:
+        if (
+            x.device.type != "cpu"
+            and not grad
+            and x.shape[-1] <= _thresholds.BY_CHANNEL_MAX_D
+        ):
             return _cdist_by_channel(x, y)
         return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import _thresholds
 from ..augment import augment_batch
 from ..core import tap_pairs, tap_pairwise, tap_pairwise_bucketed
 from ..losses import (
@@ -15,19 +16,7 @@ from ..losses import (
     self_supervised_loss,
 )
 
-# Above this fraction of the batch's pairs carrying gradient, recomputing
-# them costs more than the all-pairs backward it saves (the no-grad pass
-# that finds them is about half a forward + backward).
-_MINING_PAYS_BELOW = 0.5
-
-# Below this many multiply-adds of the alignment network over a batch's
-# padded B x B grid, the mined path's extra operators (length buckets, a
-# no-grad pass, recomputed pairs) cost more than the cells and backward
-# passes they save, and the batch takes the all-pairs computation. On the
-# 2-core CPU, default learner: JapaneseVowels batches (about 80 M) ran 0.5x
-# as fast mined as all-pairs, BasicMotions batches (about 300 M) 1.9x
-# (benchmarks/bench_train.py, docs/benchmarks.md).
-_MINED_MIN_MACS = 150_000_000
+# When mining pays (MINING_PAYS_BELOW, MINED_MIN_MACS): sktap/_thresholds.py
 
 __all__ = ["make_train_step", "make_validation"]
 
@@ -81,8 +70,8 @@ def metric_term(model, x, lx, labels, metric, path):
     classes separate) only those are recomputed with autograd, otherwise
     all pairs are. The choice depends on the batch alone, so a resumed fit
     repeats the uninterrupted one exactly. A batch with too little work for
-    that to pay (:data:`_MINED_MIN_MACS`) takes the all-pairs computation
-    on the encoded frames. ``path="all_pairs"`` is the plain
+    that to pay (``MINED_MIN_MACS`` in ``sktap/_thresholds.py``) takes the
+    all-pairs computation on the encoded frames. ``path="all_pairs"`` is the plain
     computation (every pair padded to the batch's longest sequence, all
     with autograd): the estimators' choice on a GPU (:func:`training_path`).
     """
@@ -91,7 +80,7 @@ def metric_term(model, x, lx, labels, metric, path):
         return metric(dist, labels), None
     z, lz = model.encode(x, lx)
     macs = _padded_macs(model.align, lz)
-    if macs is not None and macs < _MINED_MIN_MACS:
+    if macs is not None and macs < _thresholds.MINED_MIN_MACS:
         return metric(tap_pairwise(z, lz, z, lz, model.align), labels), None
     if isinstance(metric, LiftedStructureLoss):  # it reads every pair
         return metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels), None
@@ -99,7 +88,7 @@ def metric_term(model, x, lx, labels, metric, path):
         dist = tap_pairwise_bucketed(z, lz, z, lz, model.align)
     rows, cols = mined_pairs(dist, labels, metric)
     fraction = mining_fraction(rows, len(labels))
-    if fraction > _MINING_PAYS_BELOW:
+    if fraction > _thresholds.MINING_PAYS_BELOW:
         loss = metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels)
         return loss, fraction
     pair_dist = tap_pairs(z, lz, rows, cols, model.align)
