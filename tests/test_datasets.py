@@ -6,6 +6,7 @@ import scipy.io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sktap
 from sktap._validation import check_sequences
 from sktap.datasets import (
     _common,
@@ -438,6 +439,59 @@ def test_tap_mat_rejects_values_inside_sequences(tmp_path):
     path = write_mat(tmp_path, data, [2.0, 3.0], [1, 2])
     with pytest.raises(ValueError, match=r"sequence 1 has a NaN or infinite value"):
         load_tap_mat(path)
+
+
+MAT_STORAGE = {
+    "N,T,d": lambda seqs: padded(seqs, 4),
+    "N,d,T": lambda seqs: padded(seqs, 4).transpose(0, 2, 1),
+    "N,T+pad,d": lambda seqs: padded(seqs, 6),
+    "N,T univariate": lambda seqs: padded([s[:, :1] for s in seqs], 4)[:, :, 0],
+    "stacked": np.concatenate,
+    "stacked.T": lambda seqs: np.concatenate(seqs).T,
+}
+
+
+@pytest.mark.parametrize("storage", list(MAT_STORAGE))
+def test_tap_mat_output_follows_the_layout_setting(tmp_path, storage):
+    # The file's storage layout is fixed by the format; the setting only
+    # decides how the sequences come back.
+    seqs, lengths = tap_sequences()
+    if storage == "N,T univariate":
+        seqs = [s[:, :1] for s in seqs]
+    path = write_mat(tmp_path, MAT_STORAGE[storage](seqs), lengths, [3.0, 1.0, 3.0])
+    with sktap.config_context(layout="time_first"):
+        X, y = load_tap_mat(path)
+    with sktap.config_context(layout="channels_first"):
+        Xc, yc = load_tap_mat(path)
+    np.testing.assert_array_equal(X, expected_tslearn(seqs))
+    assert Xc.shape == (3, seqs[0].shape[1], 4)
+    np.testing.assert_array_equal(Xc, X.transpose(0, 2, 1))
+    for i, n in enumerate(lengths):  # each sequence, transposed
+        np.testing.assert_array_equal(Xc[i, :, :n], seqs[i].T)
+        assert np.isnan(Xc[i, :, n:]).all()
+    np.testing.assert_array_equal(yc, y)
+    # what the loader gives back reads back in the same layout
+    with sktap.config_context(layout="channels_first"):
+        assert check_sequences(Xc).lengths.tolist() == lengths
+
+
+@pytest.mark.parametrize("storage", ["N,T,d", "N,d,T", "stacked", "stacked.T"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_tap_mat_refuses_bad_values_alike_in_both_layouts(tmp_path, storage, bad):
+    seqs, lengths = tap_sequences()
+    seqs[1][1, 0] = bad  # sequence 1 (length 2), time step 1
+    path = write_mat(tmp_path, MAT_STORAGE[storage](seqs), lengths, [3.0, 1.0, 3.0])
+    message = (
+        "trainseqfull: sequence 1 has a NaN or infinite value at time step 1, "
+        "within its length 2"
+    )
+    errors = []
+    for layout in ("time_first", "channels_first"):
+        with sktap.config_context(layout=layout):
+            with pytest.raises(ValueError, match=message) as excinfo:
+                load_tap_mat(path)
+        errors.append(str(excinfo.value))
+    assert errors[0] == errors[1]
 
 
 def test_tap_mat_rejects_bad_files_and_variables(tmp_path):

@@ -10,10 +10,8 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from .._validation import padding_mask
-from ._common import (
-    _pad,
-)
+from .._validation import as_output, pad_sequences, padding_mask
+from ._common import _check_padding
 
 __all__ = ["load_tap_mat"]
 
@@ -146,11 +144,19 @@ def _check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
 
 
 def _mat_sequences(data, lengths, layout, where: str) -> np.ndarray:
+    """The sequences in the configured output layout, NaN-padded.
+
+    ``layout`` is the file's storage layout (from :func:`_mat_layout`), fixed
+    by the file whatever sktap's layout setting: the frames are parsed and
+    checked time first, ``(N, max_len, d)``, and converted only at the end.
+    """
     kind, axis = layout
     data = np.asarray(data, dtype=np.float64)
     if kind == "stacked":
         frames = data if axis == 0 else data.T  # (sum L, d)
-        X = _pad(np.split(frames, np.cumsum(lengths)[:-1]), where)
+        shape = (len(lengths), int(lengths.max()), frames.shape[1])
+        _check_padding(shape, frames.size, where)  # before allocating
+        X, _ = pad_sequences(np.split(frames, np.cumsum(lengths)[:-1]), fill=np.nan)
     else:
         if data.ndim == 2:
             data = data[:, :, None]  # (N, T) univariate
@@ -158,8 +164,8 @@ def _mat_sequences(data, lengths, layout, where: str) -> np.ndarray:
             data = data.transpose(0, 2, 1)
         X = data[:, : lengths.max()].copy()  # (N, max_len, d)
         X[padding_mask(lengths, X.shape[1])] = np.nan
-    _check_finite(X, lengths, where)
-    return X
+    _check_finite(X, lengths, where)  # X is time first here
+    return as_output(X)
 
 
 def load_tap_mat(path, *, subset="train"):
@@ -178,7 +184,8 @@ def load_tap_mat(path, *, subset="train"):
       recognised by the sum of the lengths (rows tried first);
     * 2-D ``(N, T)`` padded univariate (MATLAB drops a trailing ``d = 1``).
 
-    Values beyond each length are ignored.
+    Values beyond each length are ignored. The file is read this way whatever
+    sktap's ``layout`` setting, which only decides the layout of ``X``.
 
     Parameters
     ----------
@@ -190,7 +197,8 @@ def load_tap_mat(path, *, subset="train"):
     Returns
     -------
     X : ndarray of shape (N, max_len, d)
-        Float64, NaN after each sequence's end (tslearn format).
+        Float64, NaN after each sequence's end (tslearn format); of shape
+        ``(N, d, max_len)`` under ``sktap.config_context(layout="channels_first")``.
     y : ndarray of shape (N,)
         Labels: int64 when numeric and whole (MATLAB stores them as double),
         else as stored; text labels as str.
