@@ -185,7 +185,11 @@ def tap_pairs(
         sel = order[start:stop]
         r = torch.as_tensor(r_np[sel], device=x.device)
         c = torch.as_tensor(c_np[sel], device=x.device)
-        xb, yb = x[r, :mx], y[c, :my]  # (n, mx, d), (n, my, d)
+        # index_select, not x[r]: the backward of advanced indexing with
+        # repeated indices (index_put_ with accumulate) adds in a thread-
+        # dependent order on the CPU, so training would not repeat exactly
+        xb = x.index_select(0, r)[:, :mx]  # (n, mx, d)
+        yb = y.index_select(0, c)[:, :my]  # (n, my, d)
         parts.append(tap_paired(xb, lx[r_np[sel]], yb, ly[c_np[sel]], net))
     inverse = torch.as_tensor(np.argsort(order), device=x.device)
     return torch.cat(parts)[inverse]
