@@ -12,7 +12,11 @@ from .._sklearn_compat import Interval, StrOptions
 from ..core import encode_frames
 from ..engine import PairKernel, common_train_params, resolve_device
 from ..engine._persistence import register
-from ..metric_learning._trained import TrainedMetricLearner, frame_params
+from ..metric_learning._trained import (
+    TrainedMetricLearner,
+    batch_params,
+    frame_params,
+)
 
 __all__ = ["SoftDTWMetricLearner"]
 
@@ -121,9 +125,9 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
     ----------------
     encoder, hidden_layer_sizes, n_components, encoder_kernel_size, \
     downsample, scale, precision, margin, alpha, beta, batch_size, \
-    max_epochs, learning_rate, weight_decay, validation_fraction, \
-    n_iter_no_change, device, random_state, verbose, callback, warm_start, \
-    checkpoint_path
+    samples_per_class, max_epochs, learning_rate, weight_decay, \
+    validation_fraction, n_iter_no_change, device, random_state, verbose, \
+    callback, warm_start, checkpoint_path
         As in :class:`sktap.TAPMetricLearner`.
 
     References
@@ -161,6 +165,7 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         "margin": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="neither")],
+        **batch_params,
         **common_train_params,
     }
 
@@ -180,6 +185,7 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         alpha=40.0,
         beta=2.0,
         batch_size=16,
+        samples_per_class=None,
         max_epochs=40,
         learning_rate=3e-3,
         weight_decay=1e-4,
@@ -205,6 +211,7 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         self.alpha = alpha
         self.beta = beta
         self.batch_size = batch_size
+        self.samples_per_class = samples_per_class
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay

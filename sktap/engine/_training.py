@@ -1,7 +1,8 @@
 """The one training loop shared by every sktap estimator that trains.
 
 An estimator supplies a model, a batch source (:class:`EpochBatches`:
-shuffled minibatches of training indices; :class:`Episodes`: few-shot
+shuffled minibatches of training indices; :class:`ClassBalancedBatches`:
+minibatches of P classes x K sequences each; :class:`Episodes`: few-shot
 episodes drawn from a sampler), ``train_step(batch)`` -> ``(loss tensor,
 logs dict)`` and optionally ``validate()`` -> a validation loss (lower is
 better). The loop owns epochs, the optimiser, keeping the best weights,
@@ -25,6 +26,7 @@ from ._persistence import atomic_save
 from ._tiling import progress
 
 __all__ = [
+    "ClassBalancedBatches",
     "Episodes",
     "EpochBatches",
     "TrainingConfig",
@@ -63,6 +65,103 @@ class EpochBatches:
             order[i : i + self.batch_size]
             for i in range(0, len(order), self.batch_size)
         ]
+
+
+class _Rounds:
+    """Draws distinct items from ``items`` in rounds of fresh random orders.
+
+    Every round holds each item once. ``take(k)`` (``k <= len(items)``)
+    gives the next ``k`` items of the current round; when the round runs
+    out, the draw is completed from the next round with items not already
+    in it, which keep their place in that round otherwise. So no draw
+    repeats an item and, over a run of draws, each item is drawn as often
+    as any other, give or take one.
+    """
+
+    def __init__(self, items, rng):
+        self.items = np.asarray(items)
+        self.rng = rng
+        self.queue = self.items[:0]
+
+    def take(self, k):
+        head, self.queue = self.queue[:k], self.queue[k:]
+        if len(head) < k:
+            fresh = self.items[self.rng.permutation(len(self.items))]
+            extra = fresh[~np.isin(fresh, head)][: k - len(head)]
+            self.queue = fresh[~np.isin(fresh, extra)]
+            head = np.concatenate([head, extra])
+        return head
+
+
+class ClassBalancedBatches:
+    """One epoch of class-balanced minibatches: P classes x K sequences each.
+
+    Each batch holds ``K = samples_per_class`` distinct sequences of each of
+    ``P = max(1, batch_size // K)`` distinct classes (at most the number of
+    classes); a class with fewer than ``K`` sequences gives all it has.
+    Classes are drawn in rounds of a random order, so within an epoch every
+    class comes up as often as any other (give or take one batch), and so
+    are each class's sequences. An epoch has as many batches as
+    :class:`EpochBatches` for the same ``indices`` and ``batch_size``.
+    All randomness comes from the ``rng`` given to each call, so a resumed
+    fit replays the same batches.
+
+    Parameters
+    ----------
+    indices : array-like of int
+        Training indices.
+    labels : array-like
+        The class of each of ``indices`` (same length).
+    batch_size : int
+    samples_per_class : int
+        ``K``, at least 2.
+    """
+
+    def __init__(self, indices, labels, batch_size, samples_per_class):
+        self.indices = np.asarray(indices)
+        labels = np.asarray(labels)
+        if labels.shape != self.indices.shape:
+            raise ValueError(
+                f"labels must give the class of each index; got {labels.shape[0]} "
+                f"labels for {self.indices.shape[0]} indices"
+            )
+        self.samples_per_class = int(samples_per_class)
+        if self.samples_per_class < 2:
+            raise ValueError(
+                "samples_per_class must be at least 2 (one sequence of a class "
+                f"gives no positive pair); got {samples_per_class}"
+            )
+        self.batch_size = max(1, min(int(batch_size), len(self.indices)))
+        classes, encoded = np.unique(labels, return_inverse=True)
+        order = np.argsort(encoded, kind="stable")
+        bounds = np.cumsum(np.bincount(encoded, minlength=len(classes)))[:-1]
+        self.groups = np.split(self.indices[order], bounds)
+        if all(len(g) < 2 for g in self.groups):
+            raise ValueError(
+                "samples_per_class needs classes with at least 2 training "
+                f"sequences, but each of the {len(classes)} classes has only one "
+                "(after the validation split); use samples_per_class=None"
+            )
+        self.n_classes_per_batch = min(
+            len(self.groups), max(1, self.batch_size // self.samples_per_class)
+        )
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def __call__(self, rng):
+        classes = _Rounds(np.arange(len(self.groups)), rng)
+        members = {}
+        batches = []
+        for _ in range(len(self)):
+            batch = []
+            for c in classes.take(self.n_classes_per_batch):
+                if c not in members:
+                    members[c] = _Rounds(self.groups[c], rng)
+                k = min(self.samples_per_class, len(self.groups[c]))
+                batch.append(members[c].take(k))
+            batches.append(np.concatenate(batch))
+        return batches
 
 
 class Episodes:
@@ -180,7 +279,7 @@ def train(estimator, model, train_step, batches, config, rng, state, validate=No
         On its training device.
     train_step : callable
         ``train_step(batch) -> (loss, logs)``.
-    batches : EpochBatches or Episodes
+    batches : EpochBatches, ClassBalancedBatches or Episodes
         ``batches(rng)`` gives one epoch's batches (with ``len``).
     config : TrainingConfig
     rng : numpy.random.RandomState

@@ -12,7 +12,7 @@ from ..engine import TAPKernel, common_train_params, resolve_device
 from ..engine._persistence import SaveMixin, register
 from ..engine._trainable import alignment_network, refuse_code_params
 from ..metrics._pairwise import pair_alignment, pair_tensors
-from ._trained import TrainedMetricLearner, frame_params
+from ._trained import TrainedMetricLearner, batch_params, frame_params
 
 __all__ = ["TAPMetricLearner"]
 
@@ -128,6 +128,19 @@ class TAPMetricLearner(TrainedMetricLearner):
         Scales of the lifted and binomial losses.
     batch_size : int, default=16
         Sequences per batch (capped at the number of training sequences).
+    samples_per_class : int or None, default=None
+        How a supervised fit draws its batches. None: the training
+        sequences in a fresh random order each epoch, cut into batches. An
+        int ``K >= 2``: class-balanced batches of ``P = batch_size // K``
+        distinct classes (at least 1, at most the number of classes) with
+        ``K`` distinct sequences of each (all of a class's sequences when it
+        has fewer), classes and sequences taken in rounds of a random order
+        so each comes up equally often; an epoch still has
+        ``ceil(n_train / batch_size)`` batches. Every batch then holds
+        positive pairs, which uniform batches often lack when there are
+        many classes with few sequences each. Take ``batch_size >= 2 * K``
+        so that a batch also holds negatives. Ignored by ``fit(X)`` without
+        labels.
     max_epochs : int, default=40
     learning_rate, weight_decay : float, default=3e-3, 1e-4
         Adam's settings.
@@ -207,6 +220,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         "margin": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="neither")],
+        **batch_params,
         **common_train_params,
     }
 
@@ -231,6 +245,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         alpha=40.0,
         beta=2.0,
         batch_size=16,
+        samples_per_class=None,
         max_epochs=40,
         learning_rate=3e-3,
         weight_decay=1e-4,
@@ -261,6 +276,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         self.alpha = alpha
         self.beta = beta
         self.batch_size = batch_size
+        self.samples_per_class = samples_per_class
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay

@@ -15,12 +15,12 @@ from ..core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
 from ..engine import TensorSequences, check_labels, resolve_device, split_validation
 from ..engine._persistence import SaveMixin
 from ..engine._trainable import TrainableMixin, check_hidden_sizes, frame_width
-from ..engine._training import EpochBatches
+from ..engine._training import ClassBalancedBatches, EpochBatches
 from ..losses import get_metric_loss
 from ._base import SequenceMetricLearner
 from ._steps import make_train_step, make_validation, training_path
 
-__all__ = ["TrainedMetricLearner", "frame_params"]
+__all__ = ["TrainedMetricLearner", "batch_params", "frame_params"]
 
 # Longest encoded sequence that downsample="auto" aims at: TAP's cost grows
 # with Lx * Ly, and 64 frames keep a pair's grid at 4,096 cells.
@@ -34,6 +34,11 @@ frame_params = {
     "downsample": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     "scale": ["boolean"],
     "precision": [StrOptions({"float32", "bfloat16"})],
+}
+
+# How the metric learners draw their minibatches (the loss needs positives).
+batch_params = {
+    "samples_per_class": [Interval(Integral, 2, None, closed="left"), None],
 }
 
 
@@ -129,11 +134,12 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         model = self._start_model(seqs.n_features, kind, rng)
         if model.scaler is not None and self._state.epoch == 0:
             model.scaler.fit(torch.as_tensor(seqs.data), torch.as_tensor(seqs.lengths))
-        self.supervised_ = supervised
-        self.stride_ = stride
         train_idx, val_idx = split_validation(
             len(seqs), labels, self.validation_fraction, rng
         )
+        batches = self._batches(train_idx, labels)
+        self.supervised_ = supervised
+        self.stride_ = stride
         data = TensorSequences(seqs, device)
         y_t = None if labels is None else torch.as_tensor(labels[1]).to(device)
         step = make_train_step(
@@ -153,7 +159,6 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         if len(val_idx):
             val_rng = np.random.RandomState(rng.randint(2**31 - 1))
             validate = make_validation(step, val_idx, self.batch_size, val_rng)
-        batches = EpochBatches(train_idx, self.batch_size)
         return self._train_model(
             model,
             kind,
@@ -164,6 +169,15 @@ class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
             max_epochs=self.max_epochs,
             validate=validate,
             device=device,
+        )
+
+    def _batches(self, train_idx, labels):
+        """Uniform shuffled minibatches, or P classes x K sequences each
+        (``samples_per_class``) when there are labels."""
+        if labels is None or self.samples_per_class is None:
+            return EpochBatches(train_idx, self.batch_size)
+        return ClassBalancedBatches(
+            train_idx, labels[1][train_idx], self.batch_size, self.samples_per_class
         )
 
     def _encode_sequences(self, seqs):
