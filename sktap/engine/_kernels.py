@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 
 from ..core import tap_paired, tap_pairwise
+from ._device import inference_net, same_device
+from ._tensors import TensorSequences
 from ._tiling import PairKernel
 
 __all__ = ["TAPKernel", "check_net"]
@@ -30,17 +30,21 @@ def _net_width(net) -> int:
 
 
 class TAPKernel(PairKernel):
-    """TAP of padded numpy blocks with alignment network ``net`` (or none).
+    """TAP of padded blocks with alignment network ``net`` (or none).
 
-    The network runs as a private eval-mode copy in ``dtype`` on ``device``
-    (the caller's module is untouched); frame distances and the softmax stay
-    in float32 for the low-precision types, and results come back as float32
-    (float64 when ``dtype`` is float64).
+    The network runs in eval mode in ``dtype`` on ``device`` as given by
+    :func:`~sktap.engine.inference_net`: the caller's module itself when it
+    already is so (read-only, under :func:`torch.inference_mode`), else a
+    private copy, made once per inference context; the caller's module is
+    never moved nor mutated. Frame distances and the softmax stay in
+    float32 for the low-precision types, and results come back as float32
+    (float64 when ``dtype`` is float64). Sets are uploaded to ``device``
+    once per call (:meth:`upload`), in that float type.
     """
 
     def __init__(self, net, device, dtype=torch.float32, symmetric=False):
         net = check_net(net)
-        self.net = None if net is None else copy.deepcopy(net).to(device, dtype).eval()
+        self.net = inference_net(net, device, dtype)
         self.device = device
         self.dtype = dtype
         self.dist_dtype = torch.float64 if dtype == torch.float64 else torch.float32
@@ -51,12 +55,23 @@ class TAPKernel(PairKernel):
         dist_item = torch.empty((), dtype=self.dist_dtype).element_size()
         self.bytes_per_cell = net_item * (2 * _net_width(net) + 4) + dist_item * 12
 
+    def upload(self, seqs) -> TensorSequences:
+        """``seqs`` on the device in the distance dtype (as they are if already)."""
+        if (
+            isinstance(seqs, TensorSequences)
+            and seqs.data.dtype == self.dist_dtype
+            and same_device(seqs.data.device, self.device)
+        ):
+            return seqs
+        return TensorSequences(seqs, self.device, self.dist_dtype)
+
     def _tensors(self, x, lx, y, ly):
+        # no copy for blocks sliced from uploaded sets (already on the device)
         return (
-            torch.as_tensor(x, dtype=self.dist_dtype).to(self.device),
-            torch.as_tensor(lx).to(self.device),
-            torch.as_tensor(y, dtype=self.dist_dtype).to(self.device),
-            torch.as_tensor(ly).to(self.device),
+            torch.as_tensor(x, dtype=self.dist_dtype, device=self.device),
+            torch.as_tensor(lx, device=self.device),
+            torch.as_tensor(y, dtype=self.dist_dtype, device=self.device),
+            torch.as_tensor(ly, device=self.device),
         )
 
     def block(self, x, x_lengths, y, y_lengths):

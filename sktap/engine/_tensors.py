@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._validation import Sequences
-
 __all__ = ["TensorSequences", "build_seeded", "generator_from", "init_parameters"]
 
 
@@ -15,16 +13,32 @@ class TensorSequences:
 
     Parameters
     ----------
-    seqs : Sequences
-        Output of :func:`sktap._validation.check_sequences`.
+    seqs : Sequences or TensorSequences
+        Output of :func:`sktap._validation.check_sequences` (or sequences
+        already on some device).
     device : torch.device
     dtype : torch.dtype, default=torch.float32
+
+    Attributes
+    ----------
+    data : Tensor of shape (n_ts, max_len, d)
+    lengths : Tensor of shape (n_ts,), on the device
+    host_lengths : ndarray of shape (n_ts,)
+        The same lengths on the host, for planning without a device sync.
     """
 
-    def __init__(self, seqs: Sequences, device, dtype=torch.float32):
+    def __init__(self, seqs, device, dtype=torch.float32):
+        if isinstance(seqs, TensorSequences):
+            host = seqs.host_lengths
+        else:
+            host = np.asarray(seqs.lengths)
         self.data = torch.as_tensor(seqs.data, dtype=dtype).to(device)
         self.lengths = torch.as_tensor(seqs.lengths, dtype=torch.long).to(device)
-        self._np_lengths = np.asarray(seqs.lengths)
+        self.host_lengths = host
+
+    @property
+    def n_features(self) -> int:
+        return self.data.shape[2]
 
     def __len__(self) -> int:
         return self.data.shape[0]
@@ -33,12 +47,27 @@ class TensorSequences:
         """``(data, lengths)`` of a slice or index array, untrimmed."""
         return self.data[item], self.lengths[item]
 
+    def rows(self, indices, max_len):
+        """``(data (n, max_len, d), lengths (n,))`` of ``indices`` (repeats allowed)."""
+        idx = torch.as_tensor(
+            np.asarray(indices, dtype=np.int64), device=self.data.device
+        )
+        return self.data[idx, :max_len], self.lengths[idx]
+
     def batch(self, indices):
         """``(data (b, L_b, d), lengths (b,))`` trimmed to the longest selected."""
         indices = np.asarray(indices, dtype=np.int64)
-        max_len = int(self._np_lengths[indices].max())
-        idx = torch.as_tensor(indices, device=self.data.device)
-        return self.data[idx, :max_len], self.lengths[idx]
+        return self.rows(indices, int(self.host_lengths[indices].max()))
+
+    def take(self, indices) -> TensorSequences:
+        """Subset on the device, trimmed to its longest sequence (as
+        :meth:`Sequences.take <sktap._validation.Sequences.take>`)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        host = self.host_lengths[indices]
+        out = object.__new__(TensorSequences)
+        out.data, out.lengths = self.rows(indices, int(host.max()) if len(host) else 0)
+        out.host_lengths = host
+        return out
 
 
 def generator_from(

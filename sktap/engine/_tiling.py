@@ -7,6 +7,10 @@ memory stays under a budget (MiB), and runs the tiles through
 :class:`joblib.Parallel` (so ``joblib.parallel_config(backend="dask")``
 spreads them over a cluster). It never holds a ``query x train x Lx x Ly``
 tensor, and with :func:`iter_tiles` not even the ``query x train`` matrix.
+
+Both sets go to the kernel's device once per call (:meth:`PairKernel.upload`),
+not once per tile; sets already there (a k-NN classifier's training set,
+uploaded once per fit) are used as they are.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn import get_config
 
-from .._validation import Sequences
+from ._tensors import TensorSequences
 
 __all__ = [
     "PairKernel",
@@ -43,12 +47,18 @@ class PairKernel:
     its ``Lx x Ly`` grid, which sizes the tiles), ``parallel`` (False when
     tiles must run one after another, e.g. on one GPU) and implement
     :meth:`block`, and :meth:`paired` when pairs are scored one to one.
-    Instances are pickled to joblib workers.
+    Blocks arrive as numpy arrays, or as tensors when :meth:`upload` puts
+    the sets on a device. Instances are pickled to joblib workers.
     """
 
     bytes_per_cell = 64
     parallel = True
     result_dtype = np.float32
+
+    def upload(self, seqs):
+        """``seqs`` where :meth:`block` reads them best, once per call (here:
+        as they are; a torch kernel returns :class:`TensorSequences`)."""
+        return seqs
 
     def block(self, x, x_lengths, y, y_lengths):
         """Distances (a, b) from each ``x[i]`` (a, Lx, d) to each ``y[j]``."""
@@ -124,17 +134,35 @@ def length_chunks(order, lengths, row_budget):
     return chunks
 
 
-def _plan_tiles(kernel, X: Sequences, Y: Sequences, budget):
+def _host_lengths(seqs) -> np.ndarray:
+    if isinstance(seqs, TensorSequences):
+        return seqs.host_lengths
+    return seqs.lengths
+
+
+def _upload_both(kernel, X, Y):
+    """``X`` and ``Y`` uploaded, once each (``Y`` may be ``X``)."""
+    Xu = kernel.upload(X)
+    return Xu, (Xu if Y is X else kernel.upload(Y))
+
+
+def _rows(seqs, indices, max_len):
+    """``(data, lengths)`` of ``indices`` (repeats allowed), not re-trimmed."""
+    if isinstance(seqs, TensorSequences):
+        return seqs.rows(indices, max_len)
+    return seqs.data[indices, :max_len], seqs.lengths[indices]
+
+
+def _plan_tiles(kernel, X, Y, budget):
     """``(x_chunks, y_chunks)``: one tile per pair of chunks."""
     cells = budget * 2**20 / kernel.bytes_per_cell
     row_budget = math.sqrt(cells)
-    x_chunks = length_chunks(
-        np.argsort(X.lengths, kind="stable"), X.lengths, row_budget
-    )
+    lx, ly = _host_lengths(X), _host_lengths(Y)
+    x_chunks = length_chunks(np.argsort(lx, kind="stable"), lx, row_budget)
     # few short sources (a k-NN query chunk) leave room for wider tiles
-    x_rows = max(len(c) * int(X.lengths[c[-1]]) for c in x_chunks)
-    y_order = np.argsort(Y.lengths, kind="stable")
-    y_chunks = length_chunks(y_order, Y.lengths, max(row_budget, cells / x_rows))
+    x_rows = max(len(c) * int(lx[c[-1]]) for c in x_chunks)
+    y_order = np.argsort(ly, kind="stable")
+    y_chunks = length_chunks(y_order, ly, max(row_budget, cells / x_rows))
     return x_chunks, y_chunks
 
 
@@ -150,8 +178,11 @@ def _jobs(kernel, n_jobs):
     return n_jobs if kernel.parallel else 1
 
 
-def iter_tiles(kernel, X: Sequences, Y: Sequences, budget, n_jobs=None, verbose=0):
+def iter_tiles(kernel, X, Y, budget, n_jobs=None, verbose=0):
     """Stream the distances ``X x Y`` tile by tile, never the whole matrix.
+
+    ``X`` and ``Y`` are :class:`~sktap._validation.Sequences` or
+    :class:`TensorSequences`.
 
     Yields
     ------
@@ -163,6 +194,7 @@ def iter_tiles(kernel, X: Sequences, Y: Sequences, budget, n_jobs=None, verbose=
         Its pairs' extra memory is at most ``budget`` MiB (or one pair, if a
         single pair needs more).
     """
+    X, Y = _upload_both(kernel, X, Y)
     x_chunks, y_chunks = _plan_tiles(kernel, X, Y, budget)
 
     def tasks():
@@ -182,7 +214,7 @@ def iter_tiles(kernel, X: Sequences, Y: Sequences, budget, n_jobs=None, verbose=
         yield xi, yi, block
 
 
-def run_tiles(kernel, X: Sequences, Y: Sequences, budget, n_jobs=None, verbose=0):
+def run_tiles(kernel, X, Y, budget, n_jobs=None, verbose=0):
     """The full distance matrix (n_x, n_y), computed tile by tile."""
     out = np.empty((len(X), len(Y)), dtype=kernel.result_dtype)
     for xi, yi, block in iter_tiles(kernel, X, Y, budget, n_jobs, verbose):
@@ -208,7 +240,7 @@ def _pair_batches(lx, ly, cells):
     return batches
 
 
-def iter_pairs(kernel, X: Sequences, Y: Sequences, rows, cols, budget, n_jobs=None):
+def iter_pairs(kernel, X, Y, rows, cols, budget, n_jobs=None):
     """Stream the distances of the pairs ``(X[rows[p]], Y[cols[p]])``.
 
     Pairs are sorted by length and batched under the memory bound ``budget``
@@ -220,8 +252,9 @@ def iter_pairs(kernel, X: Sequences, Y: Sequences, rows, cols, budget, n_jobs=No
         Indices ``p`` into ``rows`` and ``cols``.
     dist : ndarray of shape (n_batch,)
     """
+    X, Y = _upload_both(kernel, X, Y)
     rows, cols = np.asarray(rows), np.asarray(cols)
-    lx, ly = X.lengths[rows], Y.lengths[cols]
+    lx, ly = _host_lengths(X)[rows], _host_lengths(Y)[cols]
     order = np.lexsort((ly, lx))  # similar sizes together: little padding
     cells = budget * 2**20 / kernel.bytes_per_cell
     batches = _pair_batches(lx[order], ly[order], cells)
@@ -231,9 +264,7 @@ def iter_pairs(kernel, X: Sequences, Y: Sequences, rows, cols, budget, n_jobs=No
             pos = order[start:stop]
             r, c = rows[pos], cols[pos]
             mx, my = int(lx[pos].max()), int(ly[pos].max())
-            yield delayed(_paired)(
-                kernel, X.data[r, :mx], X.lengths[r], Y.data[c, :my], Y.lengths[c]
-            )
+            yield delayed(_paired)(kernel, *_rows(X, r, mx), *_rows(Y, c, my))
 
     dists = Parallel(n_jobs=_jobs(kernel, n_jobs), return_as="generator")(tasks())
     for (start, stop), dist in zip(batches, dists):
@@ -251,7 +282,7 @@ def check_form(symmetric):
     )
 
 
-def self_distances(kernel, X: Sequences, budget, n_jobs=None):
+def self_distances(kernel, X, budget, n_jobs=None):
     """The distance (n,) of each sequence of ``X`` to itself."""
     idx = np.arange(len(X))
     out = np.empty(len(X), dtype=kernel.result_dtype)
@@ -260,9 +291,7 @@ def self_distances(kernel, X: Sequences, budget, n_jobs=None):
     return out
 
 
-def run_form(
-    kernel, X: Sequences, Y, form, budget, n_jobs=None, verbose=0, x_self=None
-):
+def run_form(kernel, X, Y, form, budget, n_jobs=None, verbose=0, x_self=None):
     """Distances (n_x, n_y) in the form ``symmetric`` asks for.
 
     ``kernel`` scores the symmetric distance whenever ``form`` is not False.
@@ -272,6 +301,8 @@ def run_form(
     on the diagonal when ``Y`` is None). ``x_self``, if given, are the
     self-distances of ``X`` (n_x,), already computed with ``kernel``.
     """
+    X = kernel.upload(X)  # once for the matrix and the self-distances
+    Y = None if Y is None else kernel.upload(Y)
     out = run_tiles(kernel, X, X if Y is None else Y, budget, n_jobs, verbose)
     if form != "divergence":
         return out

@@ -2,8 +2,9 @@
 
 It owns what every estimator that trains a torch model shares: building the
 model from the estimator's own random state, warm starts and checkpoint
-resume, the training call and its ``finally``, device round trips, chunked
-encoding of sequences, and the fitted state that ``save`` writes.
+resume, the training call and its ``finally``, chunked encoding of sequences
+(with the model made ready for inference, never moved), and the fitted state
+that ``save`` writes.
 
 A subclass implements ``_build_model(n_features, kind)`` (``kind``: what
 distinguishes two fits that cannot continue each other, e.g. with or without
@@ -22,7 +23,7 @@ import torch
 
 from .._validation import Sequences, concat_sequences
 from ..core import TAPNet, TAPTransNet
-from ._device import resolve_device
+from ._device import inference_net, resolve_device
 from ._tensors import TensorSequences, build_seeded, generator_from
 from ._training import TrainingConfig, TrainingState, load_checkpoint, train
 
@@ -166,27 +167,23 @@ class TrainableMixin:
         return self
 
     def _encode(self, seqs: Sequences, model=None, device=None) -> Sequences:
-        """``model.encode`` of validated sequences, chunk by chunk, as numpy.
+        """``model.encode`` of validated sequences, chunk by chunk, as float32 numpy.
 
-        Without ``model`` the fitted ``model_`` runs on the estimator's
-        device and goes back to the CPU afterwards.
+        Without ``model``, the fitted ``model_`` runs on the estimator's
+        device as :func:`~sktap.engine.inference_net` gives it (from the
+        current inference context): never moved nor switched, so encoding
+        mutates no fitted state and is safe from several threads.
         """
-        owned = model is None
-        if owned:
+        if model is None:
             device = resolve_device(self.device)
-            model = self.model_.to(device)
+            model = inference_net(self.model_, device)
         parts = []
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(seqs), _ENCODE_BATCH):
-                    idx = np.arange(start, min(start + _ENCODE_BATCH, len(seqs)))
-                    part = TensorSequences(seqs.take(idx), device)
-                    z, lz = model.encode(part.data, part.lengths)
-                    z = z.float().cpu().numpy().astype(np.float64)
-                    parts.append(Sequences(z, lz.cpu().numpy()))
-        finally:
-            if owned:
-                self.model_.to("cpu")
+        with torch.inference_mode():
+            for start in range(0, len(seqs), _ENCODE_BATCH):
+                idx = np.arange(start, min(start + _ENCODE_BATCH, len(seqs)))
+                part = TensorSequences(seqs.take(idx), device)
+                z, lz = model.encode(part.data, part.lengths)
+                parts.append(Sequences(z.float().cpu().numpy(), lz.cpu().numpy()))
         # chunks are padded to their own longest sequence
         return concat_sequences(parts)
 

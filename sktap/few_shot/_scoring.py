@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from .._validation import Sequences
-from ..metrics import cdist_tap
+from ..engine import TAPKernel, check_working_memory, inference_scope, run_tiles
 from ._episodes import PairwiseScorer
 from ._sampler import label_repr
 
@@ -50,19 +50,37 @@ def episode_shape(labels, n_way, k_shot, n_query, what):
     return n, k, q
 
 
+def _finite(d):
+    if not np.isfinite(d).all():
+        raise ValueError(
+            "TAP gave non-finite distances in float32; the input values are too "
+            "large for this precision: rescale the data (e.g. "
+            "TimeSeriesScalerMeanVariance)"
+        )
+    return d.astype(np.float64)
+
+
 def tap_scorer(model, Z: Sequences, device) -> PairwiseScorer:
-    """Class scores from ``-tap(q, s) - tap(s, q)`` over embedded sequences ``Z``."""
+    """Class scores from ``-tap(q, s) - tap(s, q)`` over embedded sequences ``Z``.
+
+    One inference context for the scorer: ``model.align`` made ready on
+    ``device`` once (never moved itself) and ``Z`` uploaded once, whatever
+    the number of episodes scored.
+    """
+    with inference_scope():  # both kernels share one copy of the network
+        both_ways = TAPKernel(model.align, device, symmetric=True)
+        one_way = TAPKernel(model.align, device)
+    refs = one_way.upload(Z)
 
     def pair_scores(a, b):
-        d = cdist_tap(
-            Z.take(a), Z.take(b), net=model.align, symmetric=True, device=device
-        )
-        return -2.0 * d.astype(np.float64)
+        budget = check_working_memory(None)
+        d = run_tiles(both_ways, refs.take(a), refs.take(b), budget)
+        return -2.0 * _finite(d)
 
     def all_scores():
         # One direction for every ordered pair is the whole matrix: half the
         # work of asking for the symmetric score of every pair.
-        d = cdist_tap(Z, net=model.align, device=device).astype(np.float64)
+        d = _finite(run_tiles(one_way, refs, refs, check_working_memory(None)))
         return -(d + d.T)
 
     return PairwiseScorer(pair_scores, len(Z), "mean", all_scores)

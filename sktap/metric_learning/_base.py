@@ -17,6 +17,7 @@ from ..engine import (
     check_form,
     check_n_jobs,
     check_working_memory,
+    inference_scope,
     run_form,
 )
 
@@ -41,6 +42,11 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
     Subclasses implement ``_encode_sequences(seqs)`` (validated, with the
     fitted number of features), ``distance_kernel(symmetric=...)`` and
     ``_pair_alignment(zx, zy)``, and set ``model_`` when fitted.
+
+    Inference never mutates fitted state: each call builds one inference
+    context (:func:`~sktap.engine.inference_scope`: the model made ready on
+    the device once, shared by encoding and the kernel), so ``transform``
+    and ``pairwise_distances`` are safe from several threads.
     """
 
     def _encode_sequences(self, seqs: Sequences) -> Sequences:  # pragma: no cover
@@ -79,7 +85,8 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
             NaN after each sequence's end; ``(n_ts, n_components, max_len)``
             under ``sktap.config_context(layout="channels_first")``.
         """
-        return to_output(self.encode(X))
+        Z = self.encode(X)  # float32 frames; float64 out, as sklearn expects
+        return to_output(Sequences(Z.data.astype(np.float64, copy=False), Z.lengths))
 
     def pairwise_distances(
         self, X, Y=None, *, symmetric=False, working_memory=None, n_jobs=None, verbose=0
@@ -112,10 +119,11 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
         budget = check_working_memory(working_memory)
         check_n_jobs(n_jobs)
         form = check_form(symmetric)
-        Zx = self.encode(X, name="X")
-        Zy = None if Y is None else self.encode(Y, name="Y")
-        kernel = self.distance_kernel(symmetric=bool(form))
-        out = run_form(kernel, Zx, Zy, form, budget, n_jobs, verbose)
+        with inference_scope():  # one device copy of the model for the call
+            Zx = self.encode(X, name="X")
+            Zy = None if Y is None else self.encode(Y, name="Y")
+            kernel = self.distance_kernel(symmetric=bool(form))
+            out = run_form(kernel, Zx, Zy, form, budget, n_jobs, verbose)
         return out.astype(np.float64)
 
     def alignment(self, x, y):

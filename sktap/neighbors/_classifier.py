@@ -15,6 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import Sequences, check_sequences
 from ..engine import (
+    InferenceCache,
+    InferenceContext,
     TAPKernel,
     check_labels,
     check_working_memory,
@@ -53,6 +55,10 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     streamed: queries are transformed chunk by chunk and compared with the
     training set in tiles of bounded memory (``working_memory``), keeping a
     running top-k per query, so the full query x train matrix never exists.
+    The learner's model on the device, its kernel and the encoded training
+    set (float32, on the device) are prepared once per fit and reused by
+    every search; searching mutates no fitted state, so ``predict`` is safe
+    from several threads.
 
     Parameters
     ----------
@@ -197,7 +203,10 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         self.n_features_in_ = seqs.n_features
         self.n_samples_fit_ = len(seqs)
         self.metric_learner_ = learner
-        self._set_train(self._transform(seqs))
+        context = InferenceContext()
+        with context.active():
+            self._set_train(self._transform(seqs))
+        self._references(context)  # searches reuse the model that encoded X
         return self
 
     def _set_train(self, train: Sequences):
@@ -205,6 +214,8 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         self.prefilter_ = None
         if self.n_candidates is not None:
             self.prefilter_ = NearestNeighbors(n_jobs=self.n_jobs).fit(mean_pool(train))
+        # what the previous fit prepared for searching is gone with it
+        self._inference = InferenceCache()
 
     # -- search ----------------------------------------------------------
     def __sklearn_clone__(self):
@@ -215,6 +226,28 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         if learner is None:
             return TAPKernel(None, device, symmetric=self.symmetric)
         return learner.distance_kernel(symmetric=self.symmetric)
+
+    def _references(self, context=None):
+        """``(context, kernel, train)``, built once per fit (not saved).
+
+        ``context`` holds the learner's model on the device, ``kernel`` the
+        distance, ``train`` the encoded training set uploaded for it; they
+        are rebuilt lazily after loading or unpickling, and when
+        ``symmetric`` or ``device`` changes.
+        """
+        device = resolve_device(self.device)
+
+        def build():
+            ctx = context or InferenceContext()
+            with ctx.active():
+                kernel = self._kernel(device)
+            return ctx, kernel, kernel.upload(self.train_sequences_)
+
+        return self._inference.get(
+            build,
+            sources=(self.train_sequences_, self.metric_learner_),
+            settings=(self.symmetric, device),
+        )
 
     def _transform(self, seqs: Sequences) -> Sequences:
         learner = self.metric_learner_
@@ -227,17 +260,13 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         order = np.argsort(seqs.lengths, kind="stable")
         return length_chunks(order, seqs.lengths, rows)
 
-    def _exact_chunk(self, queries, q_idx, k, exclude_self, device, budget):
+    def _exact_chunk(self, queries, q_idx, k, exclude_self, refs, budget):
         """Top-k of one query chunk against every training sequence, in tiles."""
+        _, kernel, train = refs
         best_d = np.full((len(queries), k), np.inf)
         best_i = np.full((len(queries), k), -1, dtype=np.int64)
         tiles = iter_tiles(
-            self._kernel(device),
-            queries,
-            self.train_sequences_,
-            budget,
-            self.n_jobs,
-            verbose=self.verbose,
+            kernel, queries, train, budget, self.n_jobs, verbose=self.verbose
         )
         for rows, cols, block in tiles:  # block: (len(rows), len(cols))
             block = block.astype(np.float64)
@@ -246,7 +275,7 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             merge_topk(best_d, best_i, rows, cols, block, k)
         return sorted_topk(best_d, best_i, k)
 
-    def _candidate_chunk(self, queries, q_idx, k, exclude_self, device, budget):
+    def _candidate_chunk(self, queries, q_idx, k, exclude_self, refs, budget):
         """Top-k of one query chunk among its prefiltered candidates."""
         if self.prefilter_ is None:
             raise ValueError(
@@ -258,14 +287,9 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         )  # (n_chunk, m)
         rows = np.repeat(np.arange(len(queries)), m)
         dist = np.empty(rows.shape)
+        _, kernel, train = refs
         pairs = iter_pairs(
-            self._kernel(device),
-            queries,
-            self.train_sequences_,
-            rows,
-            cand.ravel(),
-            budget,
-            self.n_jobs,
+            kernel, queries, train, rows, cand.ravel(), budget, self.n_jobs
         )
         for pos, d in pairs:
             dist[pos] = d
@@ -276,18 +300,19 @@ class TAPKNeighborsClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
 
     def _search(self, seqs, k, exclude_self):
         budget = check_working_memory(self.working_memory)
-        device = resolve_device(self.device)
+        refs = self._references()
         step = self._exact_chunk if self.n_candidates is None else self._candidate_chunk
         dist = np.empty((len(seqs), k))
         ind = np.empty((len(seqs), k), dtype=np.int64)
         chunks = self._query_chunks(seqs, budget)
-        for q_idx in progress(chunks, self.verbose, "queries"):
-            queries = seqs.take(q_idx)
-            if not exclude_self:  # training sequences are stored transformed
-                queries = self._transform(queries)
-            dist[q_idx], ind[q_idx] = step(
-                queries, q_idx, k, exclude_self, device, budget
-            )
+        with refs[0].active():  # queries encoded by the model the fit prepared
+            for q_idx in progress(chunks, self.verbose, "queries"):
+                queries = seqs.take(q_idx)
+                if not exclude_self:  # training sequences are stored transformed
+                    queries = self._transform(queries)
+                dist[q_idx], ind[q_idx] = step(
+                    queries, q_idx, k, exclude_self, refs, budget
+                )
         return dist, ind
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):

@@ -10,8 +10,9 @@ __all__ = ["mean_pool", "merge_topk", "sorted_topk"]
 
 
 def mean_pool(seqs: Sequences) -> np.ndarray:
-    """Mean frame of each sequence, (n_ts, d); padding is zero so it drops out."""
-    return seqs.data.sum(axis=1) / seqs.lengths[:, None]
+    """Mean frame of each sequence, (n_ts, d), in float64 whatever the frames'
+    dtype; padding is zero so it drops out."""
+    return seqs.data.sum(axis=1, dtype=np.float64) / seqs.lengths[:, None]
 
 
 def _smallest(d, i, k):
