@@ -58,9 +58,15 @@ Run from the repository root::
 
 ``--quick`` subsamples (stratified, seeded) each set to at most 40 training
 and 40 test series and passes ``max_epochs=2`` to both learners (unless
-their params set it). ``--baselines-only`` runs only the tslearn and
-Euclidean rows. ``--baselines-cache FILE`` reuses those rows from FILE
+their params set it). ``--baselines-only`` runs only the tslearn,
+Euclidean and MiniRocket rows. ``--baselines-cache FILE`` reuses those rows from FILE
 (keyed by data set, seed and subsample) and stores new ones there.
+The MiniRocket row is a reference, not a distance: aeon's
+``MiniRocketClassifier`` (random dilated convolutions, pooled features, a
+ridge classifier; ``random_state`` the seed, one thread), whose dilations
+reach across the whole series, and the MAP of its ``MiniRocket`` features
+under Euclidean distance. Unequal lengths are zero-padded to the longest
+series (MiniRocket needs one length). A cache without the row gains it.
 ``--max-test N`` caps each test set at N series (stratified, seeded; the
 output says so).
 
@@ -131,6 +137,7 @@ from sktap.metrics import mean_average_precision
 
 DTW, SOFTDTW, EUCLIDEAN = "DTW 1-NN", "soft-DTW 1-NN", "Euclidean 1-NN"
 TAP, SDTW_LEARNER = "learned TAP 1-NN", "learned soft-DTW 1-NN"
+MINIROCKET = "MiniRocket (reference)"
 BASELINES = (DTW, SOFTDTW, EUCLIDEAN)
 QUICK_SIZE = 40  # --quick: at most this many training and test series
 SHORT = 50  # steps: the time target applies to sets this short
@@ -221,6 +228,46 @@ def euclidean_row(data, ctx):
     )
 
 
+def _padded_channels_first(X, length):
+    """(n, d, length), zeros after each series' end: MiniRocket needs one length."""
+    out = np.zeros((len(X), X[0].shape[1], length))
+    for i, x in enumerate(X):
+        out[i, :, : len(x)] = x.T
+    return out
+
+
+def minirocket_row(data, ctx):
+    """aeon's MiniRocketClassifier (random dilated kernels, pooled, then a ridge
+    classifier): its accuracy, and the MAP of its features under Euclidean
+    distance, as a reference for what a feature classifier reaches."""
+    from aeon.classification.convolution_based import MiniRocketClassifier
+    from aeon.transformations.collection.convolution_based import MiniRocket
+
+    X_train, y_train, X_test, y_test = data
+    length = max(len(x) for x in (*X_train, *X_test))
+    Xtr = _padded_channels_first(X_train, length)
+    Xte = _padded_channels_first(X_test, length)
+    clf = MiniRocketClassifier(random_state=ctx["seed"], n_jobs=1)
+    _, fit_s = timed(clf.fit, Xtr, np.asarray(y_train))
+    pred, predict_s = timed(clf.predict, Xte)
+
+    def feature_distances():
+        features = MiniRocket(random_state=ctx["seed"], n_jobs=1).fit(Xtr)
+        return pairwise_distances(features.transform(Xte), features.transform(Xtr))
+
+    D, map_s = timed(feature_distances)
+    ap = mean_average_precision(D, y_test, y_train)
+    acc = float(np.mean(pred == np.asarray(y_test)))
+    params = (
+        {"padding": "zeros to the longest series"}
+        if any(len(x) != length for x in (*X_train, *X_test))
+        else {}
+    )
+    return make_row(
+        ctx["dataset"], MINIROCKET, params, acc, ap, fit_s, predict_s, map_s, ctx
+    )
+
+
 def baseline_rows(data, ctx):
     rows = []
     for metric, cdist, method in (
@@ -231,6 +278,8 @@ def baseline_rows(data, ctx):
         print(f"  {method}: {rows[-1]['fit_s'] + rows[-1]['predict_s']:.1f} s")
     if equal_length(data[0], data[2]):
         rows.append(euclidean_row(data, ctx))
+    rows.append(minirocket_row(data, ctx))
+    print(f"  {MINIROCKET}: {rows[-1]['fit_s'] + rows[-1]['predict_s']:.1f} s")
     return rows
 
 
@@ -323,6 +372,15 @@ def targets(name, info, rows):
         return []
     if tap.get("error"):
         return [f"[NOT MET] {name}: learned TAP failed ({tap['error'][:80]})"]
+    rocket = rows.get(MINIROCKET)
+    reference = []
+    if rocket is not None and rocket.get("accuracy") is not None:
+        reference.append(
+            f"[info] {name}: MiniRocket accuracy {rocket['accuracy']:.4f}, MAP of "
+            f"its features {rocket['map']:.4f}; learned TAP minus MiniRocket: "
+            f"accuracy {tap['accuracy'] - rocket['accuracy']:+.4f}, MAP "
+            f"{tap['map'] - rocket['map']:+.4f}"
+        )
     lines = [
         f"[{verdict(tap['accuracy'] >= dtw['accuracy'])}] {name}: learned TAP "
         f"accuracy {tap['accuracy']:.4f} >= DTW {dtw['accuracy']:.4f}",
@@ -341,13 +399,13 @@ def targets(name, info, rows):
             f"[info] {name} ({length_range(info)} steps): TAP fit+predict "
             f"{total_s(tap):.2f} s / DTW {total_s(dtw):.2f} s = ratio {r:.2f}"
         )
-    return lines
+    return lines + reference
 
 
 def print_summary(results):
     methods = [
         m
-        for m in (*BASELINES, TAP, SDTW_LEARNER)
+        for m in (*BASELINES, TAP, SDTW_LEARNER, MINIROCKET)
         if any(m in rows for _, _, rows in results)
     ]
     head = " | ".join(f"{m} acc / MAP" for m in methods)
@@ -444,6 +502,14 @@ def main(argv=None):
         if args.baselines_cache and key in cache:
             rows = [{**r, "cached": True} for r in cache[key]]
             print(f"\nbaselines from {args.baselines_cache} ({key})")
+            if not any(r["method"] == MINIROCKET for r in rows):
+                # caches from before the reference row: add it to them
+                rows.append(minirocket_row(data, ctx))
+                cache = read_json(args.baselines_cache, {})
+                cache[key] = [
+                    {k: v for k, v in r.items() if k != "cached"} for r in rows
+                ]
+                write_json(args.baselines_cache, cache)
         else:
             if not tslearn_warm:
                 warm_up_tslearn()
