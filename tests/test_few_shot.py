@@ -381,3 +381,19 @@ def test_dtw_baseline_rules(metric, data):
             *data, n_way=3, k_shot=2, n_query=2, n_episodes=5, random_state=0
         )
         assert acc == (1.0, 0.0)
+
+
+def test_tap_kernel_sizes_none_means_what_it_means_for_the_learner():
+    from sktap import TAPMetricLearner
+
+    rng = np.random.RandomState(0)
+    X = [rng.randn(6, 2) + (i % 3) for i in range(12)]
+    y = np.arange(12) % 3
+    kw = dict(tap_channels=(3, 3), tap_kernel_sizes=None, device="cpu")
+    clf = TAPFewShotClassifier(
+        hidden_layer_sizes=(4,), n_way=3, n_query=1, n_episodes=1, **kw
+    ).fit(X, y)
+    learner = TAPMetricLearner(hidden_layer_sizes=(4,), max_epochs=1, **kw).fit(X, y)
+    sizes = [c.kernel_size for c in clf.model_.align.convs]
+    assert sizes == [c.kernel_size for c in learner.model_.align.convs]
+    assert sizes == [(5, 5), (5, 5), (3, 3)]

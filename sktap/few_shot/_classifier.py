@@ -98,8 +98,13 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         :class:`sktap.TAPNet`, :class:`sktap.TAPTransNet`, or
         ``factory(n_components) -> torch.nn.Module`` (then ``save`` refuses;
         pickle instead).
-    tap_channels, tap_kernel_sizes : tuple of int, default=(64, 64), (5, 5, 3)
-        Architecture of :class:`sktap.TAPNet` (the paper's few-shot setting).
+    tap_channels : tuple of int, default=(64, 64)
+        Hidden channels of :class:`sktap.TAPNet` (the paper's few-shot
+        setting).
+    tap_kernel_sizes : tuple of int or None, default=(5, 5, 3)
+        Its kernels, one per layer (``len(tap_channels) + 1``); None: 5 for
+        each hidden layer and 3 for the last, as in
+        :class:`sktap.TAPMetricLearner`.
     optimizer : {"adam", "sgd"}, default="adam"
         SGD uses momentum 0.9.
     learning_rate : float, default=1e-3
@@ -199,7 +204,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
         "self_attention": ["boolean"],
         "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
         "tap_channels": [tuple, list],
-        "tap_kernel_sizes": [tuple, list],
+        "tap_kernel_sizes": [tuple, list, None],
         "optimizer": [StrOptions({"adam", "sgd"})],
         "validation_interval": [Interval(Integral, 1, None, closed="left")],
         "n_validation_episodes": [Interval(Integral, 1, None, closed="left")],
