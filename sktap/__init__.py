@@ -2,8 +2,8 @@
 
 from . import baselines  # registers the baseline estimators with sktap.load
 from ._config import LayoutWarning, config_context, get_config, set_config
+from ._engine import load
 from .core import TAPNet, TAPTransNet
-from .engine._persistence import load
 from .few_shot import TAPFewShotClassifier
 from .metric_learning import TAPMetricLearner
 from .neighbors import TAPKNeighborsClassifier

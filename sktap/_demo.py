@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .engine import resolve_device
+from ._engine import resolve_device
 
 
 def _trace(quick):

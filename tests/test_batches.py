@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from sktap import TAPMetricLearner
+from sktap._engine import ClassBalancedBatches, EpochBatches, _trainable
 from sktap.baselines import SoftDTWMetricLearner
-from sktap.engine import _trainable
-from sktap.engine._training import ClassBalancedBatches, EpochBatches
 
 from .conftest import TINY_LEARNER, TINY_SOFT_DTW
 

@@ -17,7 +17,7 @@ from sklearn.base import clone
 
 import sktap
 from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner
-from sktap.engine import (
+from sktap._engine import (
     InferenceCache,
     InferenceContext,
     TAPKernel,

@@ -8,7 +8,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import sktap
 from sktap import TAPMetricLearner
-from sktap.engine import _trainable
+from sktap._engine import _trainable
 
 from .conftest import TINY_LEARNER
 

@@ -17,7 +17,7 @@ from tslearn.utils import to_time_series_dataset
 
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner
-from sktap.engine import TAPKernel, _tiling
+from sktap._engine import TAPKernel, _tiling
 from sktap.metrics import cdist_tap
 from sktap.neighbors._topk import merge_topk, sorted_topk
 
@@ -107,7 +107,7 @@ def test_distance_weights_zero_distance_takes_the_vote():
 def _patch_every_binding(monkeypatch, function, replacement):
     """Replace ``function`` under its name in every sktap module that holds it.
 
-    Modules bind it at import time (``from ..engine import run_tiles``), so
+    Modules bind it at import time (``from .._engine import run_tiles``), so
     patching only the module that defines it would miss their calls.
     """
     patched = []
@@ -137,7 +137,7 @@ def test_streaming_bounds_every_tile(data, monkeypatch):
     monkeypatch.setattr(TAPKernel, "block", recording_block)
     for full in (_tiling.run_tiles, _tiling.run_form):
         patched = _patch_every_binding(monkeypatch, full, no_full_matrix)
-        assert {"sktap.engine._tiling", "sktap.engine"} <= set(patched)
+        assert {"sktap._engine._tiling", "sktap._engine"} <= set(patched)
     clf = TAPKNeighborsClassifier(3, working_memory=budget, device="cpu").fit(X, y)
     ind = clf.kneighbors(Q, return_distance=False)
     assert len(seen) > 1

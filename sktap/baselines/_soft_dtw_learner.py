@@ -8,10 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._engine import PairKernel, common_train_params, register, resolve_device
 from .._sklearn_compat import Interval, StrOptions
 from ..core import encode_frames
-from ..engine import PairKernel, common_train_params, resolve_device
-from ..engine._persistence import register
 from ..metric_learning._trained import (
     TrainedMetricLearner,
     batch_params,

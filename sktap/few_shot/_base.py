@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._engine import check_labels
 from .._validation import check_sequences, concat_sequences
-from ..engine import check_labels
 from ._episodes import run_episodes
 from ._sampler import EpisodeSampler, label_repr
 

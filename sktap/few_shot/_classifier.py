@@ -11,30 +11,26 @@ from scipy.special import softmax
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._engine import (
+    Episodes,
+    SaveMixin,
+    TensorSequences,
+    TrainableMixin,
+    alignment_network,
+    build_seeded,
+    check_hidden_sizes,
+    check_labels,
+    classes_from_state,
+    classes_state,
+    common_train_params,
+    frame_width,
+    refuse_code_params,
+    register,
+    resolve_device,
+)
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import Sequences, check_sequences
 from ..core import FrameMLP
-from ..engine import (
-    TensorSequences,
-    build_seeded,
-    check_labels,
-    common_train_params,
-    resolve_device,
-)
-from ..engine._persistence import (
-    SaveMixin,
-    classes_from_state,
-    classes_state,
-    register,
-)
-from ..engine._trainable import (
-    TrainableMixin,
-    alignment_network,
-    check_hidden_sizes,
-    frame_width,
-    refuse_code_params,
-)
-from ..engine._training import Episodes
 from ._base import FewShotClassifierBase
 from ._model import FewShotTAP, FrameSelfAttention, build_backbone
 from ._sampler import EpisodeSampler

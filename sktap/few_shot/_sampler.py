@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..engine import check_labels
+from .._engine import check_labels
 
 __all__ = ["Episode", "EpisodeSampler", "label_repr"]
 

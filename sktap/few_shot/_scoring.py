@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
+from .._engine import TAPKernel, check_working_memory, inference_scope, run_tiles
 from .._validation import Sequences
-from ..engine import TAPKernel, check_working_memory, inference_scope, run_tiles
 from ._episodes import PairwiseScorer
 from ._sampler import label_repr
 

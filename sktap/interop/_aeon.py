@@ -38,8 +38,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .._config import config_context
-from .._validation import Sequences, check_sequences, pad_sequences
-from ..engine import (
+from .._engine import (
     TAPKernel,
     check_form,
     check_working_memory,
@@ -48,6 +47,7 @@ from ..engine import (
     self_distances,
     to_divergence,
 )
+from .._validation import Sequences, check_sequences, pad_sequences
 from ._common import check_fitted_learner
 
 __all__ = ["AeonTAPDistance", "aeon_distance"]

@@ -14,9 +14,7 @@ from sklearn.base import (
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._sklearn_compat import Interval, StrOptions, fit_context
-from .._validation import check_sequences
-from ..engine import (
+from .._engine import (
     TAPKernel,
     check_working_memory,
     resolve_device,
@@ -25,6 +23,8 @@ from ..engine import (
     self_distances,
     to_divergence,
 )
+from .._sklearn_compat import Interval, StrOptions, fit_context
+from .._validation import check_sequences
 from ..metric_learning import SequenceMetricLearner
 from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
 

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from sktime.dists_kernels.base import BasePairwiseTransformerPanel
 
 from .._config import config_context
-from ..engine import check_form, check_n_jobs, check_working_memory, resolve_device
+from .._engine import check_form, check_n_jobs, check_working_memory, resolve_device
 from ..metric_learning import SequenceMetricLearner
 from ._common import check_fitted_learner, learned_distances
 

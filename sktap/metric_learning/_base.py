@@ -11,8 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import Sequences, check_sequence, check_sequences, to_output
-from ..engine import (
+from .._engine import (
     PairKernel,
     check_form,
     check_n_jobs,
@@ -20,6 +19,7 @@ from ..engine import (
     inference_scope,
     run_form,
 )
+from .._validation import Sequences, check_sequence, check_sequences, to_output
 
 __all__ = ["LearnedMetric", "SequenceMetricLearner"]
 
@@ -28,7 +28,7 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
     """Base class of learned sequence distances (the contract).
 
     A learner maps sequences to frames (``encode``) and compares encoded
-    sequences with a :class:`~sktap.engine.PairKernel` (``distance_kernel``);
+    sequences with a :class:`~sktap.metrics.PairKernel` (``distance_kernel``);
     everything else follows from those two:
 
     - ``transform(X)``: the encoded sequences in tslearn format;
@@ -44,8 +44,8 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
     ``_pair_alignment(zx, zy)``, and set ``model_`` when fitted.
 
     Inference never mutates fitted state: each call builds one inference
-    context (:func:`~sktap.engine.inference_scope`: the model made ready on
-    the device once, shared by encoding and the kernel), so ``transform``
+    context (the model made ready on the device once, shared by encoding
+    and the kernel), so ``transform``
     and ``pairwise_distances`` are safe from several threads.
     """
 

@@ -6,11 +6,17 @@ from numbers import Real
 
 import torch
 
+from .._engine import (
+    SaveMixin,
+    TAPKernel,
+    alignment_network,
+    common_train_params,
+    refuse_code_params,
+    register,
+    resolve_device,
+)
 from .._sklearn_compat import Interval, StrOptions
 from ..core import LearnedTAP
-from ..engine import TAPKernel, common_train_params, resolve_device
-from ..engine._persistence import SaveMixin, register
-from ..engine._trainable import alignment_network, refuse_code_params
 from ..metrics._pairwise import pair_alignment, pair_tensors
 from ._trained import TrainedMetricLearner, batch_params, frame_params
 

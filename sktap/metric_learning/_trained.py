@@ -9,13 +9,21 @@ import torch
 from sklearn.utils import check_random_state
 
 from .._config import get_config
+from .._engine import (
+    ClassBalancedBatches,
+    EpochBatches,
+    SaveMixin,
+    TensorSequences,
+    TrainableMixin,
+    check_hidden_sizes,
+    check_labels,
+    frame_width,
+    resolve_device,
+    split_validation,
+)
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import check_sequences
 from ..core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
-from ..engine import TensorSequences, check_labels, resolve_device, split_validation
-from ..engine._persistence import SaveMixin
-from ..engine._trainable import TrainableMixin, check_hidden_sizes, frame_width
-from ..engine._training import ClassBalancedBatches, EpochBatches
 from ..losses import get_metric_loss
 from ._base import SequenceMetricLearner
 from ._steps import make_train_step, make_validation, training_path

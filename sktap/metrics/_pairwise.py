@@ -7,9 +7,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import check_sequence, check_sequences
-from ..core import tap_pairwise
-from ..engine import (
+from .._engine import (
     TAPKernel,
     check_form,
     check_n_jobs,
@@ -19,6 +17,8 @@ from ..engine import (
     resolve_dtype,
     run_form,
 )
+from .._validation import check_sequence, check_sequences
+from ..core import tap_pairwise
 
 __all__ = ["cdist_tap", "tap_alignment", "tap_distance"]
 

@@ -12,28 +12,26 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
-from .._sklearn_compat import Interval, StrOptions, fit_context
-from .._validation import Sequences, check_sequences
-from ..engine import (
+from .._engine import (
     InferenceCache,
     InferenceContext,
+    SaveMixin,
     TAPKernel,
     check_labels,
     check_working_memory,
+    classes_from_state,
+    classes_state,
+    estimator_state,
     iter_pairs,
     iter_tiles,
     length_chunks,
     progress,
-    resolve_device,
-)
-from ..engine._persistence import (
-    SaveMixin,
-    classes_from_state,
-    classes_state,
-    estimator_state,
     register,
+    resolve_device,
     restore_estimator,
 )
+from .._sklearn_compat import Interval, StrOptions, fit_context
+from .._validation import Sequences, check_sequences
 from ..metric_learning import SequenceMetricLearner
 from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
 from ._topk import mean_pool, merge_topk, sorted_topk

@@ -1,4 +1,4 @@
-"""The TAP distance as a :class:`~sktap.engine._tiling.PairKernel`."""
+"""The TAP distance as a :class:`~sktap._engine._tiling.PairKernel`."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class TAPKernel(PairKernel):
     """TAP of padded blocks with alignment network ``net`` (or none).
 
     The network runs in eval mode in ``dtype`` on ``device`` as given by
-    :func:`~sktap.engine.inference_net`: the caller's module itself when it
+    :func:`~sktap._engine.inference_net`: the caller's module itself when it
     already is so (read-only, under :func:`torch.inference_mode`), else a
     private copy, made once per inference context; the caller's module is
     never moved nor mutated. Frame distances and the softmax stay in

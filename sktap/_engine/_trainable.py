@@ -170,7 +170,7 @@ class TrainableMixin:
         """``model.encode`` of validated sequences, chunk by chunk, as float32 numpy.
 
         Without ``model``, the fitted ``model_`` runs on the estimator's
-        device as :func:`~sktap.engine.inference_net` gives it (from the
+        device as :func:`~sktap._engine.inference_net` gives it (from the
         current inference context): never moved nor switched, so encoding
         mutates no fitted state and is safe from several threads.
         """

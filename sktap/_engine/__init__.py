@@ -1,4 +1,4 @@
-"""The machinery every estimator shares.
+"""The machinery every estimator shares (private: not part of the public API).
 
 Device and dtype decisions with the inference contexts that put fitted
 networks on a device, the one place where sequences become tensors,
@@ -18,6 +18,15 @@ from ._device import (
 )
 from ._kernels import TAPKernel, check_net
 from ._labels import check_labels, common_train_params, split_validation
+from ._persistence import (
+    SaveMixin,
+    classes_from_state,
+    classes_state,
+    estimator_state,
+    load,
+    register,
+    restore_estimator,
+)
 from ._tensors import TensorSequences, build_seeded, generator_from, init_parameters
 from ._tiling import (
     PairKernel,
@@ -33,20 +42,39 @@ from ._tiling import (
     self_distances,
     to_divergence,
 )
+from ._trainable import (
+    TrainableMixin,
+    alignment_network,
+    check_hidden_sizes,
+    frame_width,
+    refuse_code_params,
+)
+from ._training import ClassBalancedBatches, Episodes, EpochBatches
 
 __all__ = [
+    "ClassBalancedBatches",
+    "Episodes",
+    "EpochBatches",
     "InferenceCache",
     "InferenceContext",
     "PairKernel",
+    "SaveMixin",
     "TAPKernel",
     "TensorSequences",
+    "TrainableMixin",
+    "alignment_network",
     "build_seeded",
     "check_form",
+    "check_hidden_sizes",
     "check_labels",
     "check_n_jobs",
     "check_net",
     "check_working_memory",
+    "classes_from_state",
+    "classes_state",
     "common_train_params",
+    "estimator_state",
+    "frame_width",
     "generator_from",
     "inference_net",
     "inference_scope",
@@ -54,9 +82,13 @@ __all__ = [
     "iter_pairs",
     "iter_tiles",
     "length_chunks",
+    "load",
     "progress",
+    "refuse_code_params",
+    "register",
     "resolve_device",
     "resolve_dtype",
+    "restore_estimator",
     "run_form",
     "run_tiles",
     "same_device",
