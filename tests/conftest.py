@@ -46,3 +46,13 @@ def rng():
 def random_sequences(rng, n, d, low=1, high=60):
     """A list of ``n`` float sequences with random lengths in [low, high]."""
     return [rng.normal(size=(int(rng.integers(low, high + 1)), d)) for _ in range(n)]
+
+
+def weights_of(est):
+    """A copy of a fitted estimator's weights (``model_.state_dict()``)."""
+    return {k: v.clone() for k, v in est.model_.state_dict().items()}
+
+
+def same_weights(a, b):
+    """Whether two weight dicts of :func:`weights_of` are exactly equal."""
+    return all(torch.equal(a[k], b[k]) for k in a)

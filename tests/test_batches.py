@@ -5,13 +5,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from sktap import TAPMetricLearner
 from sktap._engine import ClassBalancedBatches, EpochBatches, _trainable
 from sktap.baselines import SoftDTWMetricLearner
 
-from .conftest import TINY_LEARNER, TINY_SOFT_DTW
+from .conftest import TINY_LEARNER, TINY_SOFT_DTW, same_weights, weights_of
 
 
 def _labels_of(counts):
@@ -117,14 +116,6 @@ def data():
     return X, y
 
 
-def _weights(est):
-    return {k: v.clone() for k, v in est.model_.state_dict().items()}
-
-
-def _same_weights(a, b):
-    return all(torch.equal(a[k], b[k]) for k in a)
-
-
 def _capture_batches(monkeypatch):
     """``{"batches": source, "rng_state": ...}`` of the next fit's loop."""
     captured = {}
@@ -154,7 +145,7 @@ def test_none_keeps_the_uniform_batches(data, monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(ours, committed))
     assert len(ours) == len(committed)
     default = TAPMetricLearner(**SMALL).fit(X, y)
-    assert _same_weights(_weights(est), _weights(default))
+    assert same_weights(weights_of(est), weights_of(default))
 
 
 def test_learner_draws_balanced_batches_from_training_labels(data, monkeypatch):
@@ -173,7 +164,7 @@ def test_learner_draws_balanced_batches_from_training_labels(data, monkeypatch):
         _, counts = np.unique(y[batch], return_counts=True)
         assert counts.tolist() == [2, 2, 2, 2]
     uniform = TAPMetricLearner(**{**params, "samples_per_class": None}).fit(X, y)
-    assert not _same_weights(_weights(est), _weights(uniform))
+    assert not same_weights(weights_of(est), weights_of(uniform))
 
 
 def _interrupt_at(epoch_to_stop):
@@ -204,7 +195,7 @@ def test_resume_with_balanced_batches_matches_uninterrupted_run(data, tmp_path):
     resumed = TAPMetricLearner(**params, checkpoint_path=path, warm_start=True)
     resumed.fit(X, y)
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
-    assert _same_weights(_weights(reference), _weights(resumed))
+    assert same_weights(weights_of(reference), weights_of(resumed))
 
 
 @pytest.mark.parametrize(
@@ -226,7 +217,7 @@ def test_unsupervised_fit_ignores_samples_per_class(data):
     X, _ = data
     a = TAPMetricLearner(**TINY_LEARNER, samples_per_class=2).fit(X)
     b = TAPMetricLearner(**TINY_LEARNER).fit(X)
-    assert _same_weights(_weights(a), _weights(b))
+    assert same_weights(weights_of(a), weights_of(b))
 
 
 @pytest.mark.parametrize(

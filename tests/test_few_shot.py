@@ -14,6 +14,7 @@ from sktap.few_shot._episodes import PairwiseScorer, run_episodes
 from sktap.few_shot._model import sinusoidal_positions
 
 from .conftest import TINY_FEW_SHOT as TINY
+from .conftest import same_weights, weights_of
 
 
 @pytest.fixture
@@ -22,14 +23,6 @@ def data():
     rng = np.random.RandomState(0)
     X = [rng.randn(rng.randint(3, 8), 2) * 0.1 + 2 * (i % 4) for i in range(16)]
     return X, np.array([i % 4 for i in range(16)])
-
-
-def _weights(est):
-    return {k: v.clone() for k, v in est.model_.state_dict().items()}
-
-
-def _same_weights(a, b):
-    return all(torch.equal(a[k], b[k]) for k in a)
 
 
 # -- episodes ------------------------------------------------------------
@@ -180,9 +173,9 @@ def test_same_random_state_same_weights(data):
     X, y = data
     a = TAPFewShotClassifier(**TINY, self_attention=True).fit(X, y)
     b = TAPFewShotClassifier(**TINY, self_attention=True).fit(X, y)
-    assert _same_weights(_weights(a), _weights(b))
+    assert same_weights(weights_of(a), weights_of(b))
     c = TAPFewShotClassifier(**{**TINY, "random_state": 1}, self_attention=True)
-    assert not _same_weights(_weights(a), _weights(c.fit(X, y)))
+    assert not same_weights(weights_of(a), weights_of(c.fit(X, y)))
 
 
 def test_warm_start_and_exact_resume_after_interruption(data):
@@ -207,7 +200,7 @@ def test_warm_start_and_exact_resume_after_interruption(data):
     model = clf.model_
     clf.set_params(callback=None).fit(X, y)  # finishes rounds 3 and 4
     assert clf.model_ is model and len(clf.history_) == 4
-    assert _same_weights(_weights(reference), _weights(clf))
+    assert same_weights(weights_of(reference), weights_of(clf))
     clf.fit(X, y)  # a completed run: warm start adds n_episodes more
     assert [h["epoch"] for h in clf.history_] == list(range(1, 9))
 
@@ -226,7 +219,7 @@ def test_resume_from_checkpoint_after_crash(data, tmp_path):
         TAPFewShotClassifier(**params, checkpoint_path=path, callback=crash).fit(X, y)
     fresh = TAPFewShotClassifier(**params, checkpoint_path=path, warm_start=True)
     assert len(fresh.fit(X, y).history_) == 3
-    assert _same_weights(_weights(reference), _weights(fresh))
+    assert same_weights(weights_of(reference), weights_of(fresh))
 
 
 def test_set_support_with_unseen_string_labels(data):
@@ -249,7 +242,7 @@ def test_validation_keeps_best_round(data):
     seen = {}
 
     def remember(est, round_, logs):
-        seen[round_] = _weights(est)
+        seen[round_] = weights_of(est)
 
     clf = TAPFewShotClassifier(
         **{**TINY, "n_episodes": 6, "validation_interval": 2},
@@ -264,8 +257,8 @@ def test_validation_keeps_best_round(data):
     val = [h["val_loss"] for h in clf.history_]
     best = int(np.argmin(val)) + 1
     assert best < len(val)
-    assert _same_weights(_weights(clf), seen[best])
-    assert not _same_weights(_weights(clf), seen[len(val)])
+    assert same_weights(weights_of(clf), seen[best])
+    assert not same_weights(weights_of(clf), seen[len(val)])
 
 
 def test_small_data_is_clipped_with_warnings():

@@ -10,7 +10,7 @@ import sktap
 from sktap import TAPMetricLearner
 from sktap._engine import _trainable
 
-from .conftest import TINY_LEARNER
+from .conftest import TINY_LEARNER, same_weights, weights_of
 
 # two epochs: warm starts and resumes have an epoch to continue from
 SMALL = dict(TINY_LEARNER, max_epochs=2)
@@ -22,14 +22,6 @@ def data():
     X = [rng.randn(rng.randint(3, 15), 2) + (i % 3) for i in range(18)]
     y = np.array([i % 3 for i in range(18)])
     return X, y
-
-
-def _weights(est):
-    return {k: v.clone() for k, v in est.model_.state_dict().items()}
-
-
-def _same_weights(a, b):
-    return all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("loss", ["triplet", "lifted", "binomial"])
@@ -88,9 +80,9 @@ def test_same_random_state_same_weights(data):
     X, y = data
     a = TAPMetricLearner(**SMALL).fit(X, y)
     b = TAPMetricLearner(**SMALL).fit(X, y)
-    assert _same_weights(_weights(a), _weights(b))
+    assert same_weights(weights_of(a), weights_of(b))
     c = TAPMetricLearner(**{**SMALL, "random_state": 1}).fit(X, y)
-    assert not _same_weights(_weights(a), _weights(c))
+    assert not same_weights(weights_of(a), weights_of(c))
 
 
 def test_global_torch_rng_untouched(data):
@@ -105,12 +97,12 @@ def test_global_torch_rng_untouched(data):
 def test_warm_start_continues(data):
     X, y = data
     est = TAPMetricLearner(**{**SMALL, "warm_start": True}).fit(X, y)
-    first = _weights(est)
+    first = weights_of(est)
     model = est.model_
     est.fit(X, y)
     assert est.model_ is model and len(est.history_) == 4
     assert est.history_[-1]["epoch"] == 4
-    assert not _same_weights(first, _weights(est))
+    assert not same_weights(first, weights_of(est))
     cold = TAPMetricLearner(**SMALL).fit(X, y)
     cold.fit(X, y)
     assert len(cold.history_) == 2
@@ -136,7 +128,7 @@ def test_validation_and_early_stopping(data, monkeypatch):
     seen = {}
 
     def remember(est, epoch, logs):
-        seen[epoch] = _weights(est)
+        seen[epoch] = weights_of(est)
 
     captured = _capture_validation(monkeypatch)
     est = TAPMetricLearner(
@@ -160,8 +152,8 @@ def test_validation_and_early_stopping(data, monkeypatch):
     # the best epoch's weights were kept, not the last epoch's
     best = int(np.argmin(val)) + 1
     assert best == len(val) - 2
-    assert _same_weights(_weights(est), seen[best])
-    assert not _same_weights(_weights(est), seen[len(val)])
+    assert same_weights(weights_of(est), seen[best])
+    assert not same_weights(weights_of(est), seen[len(val)])
     # and a fresh validation pass (same held-out set and augmentations)
     # reproduces the best epoch's loss
     with torch.no_grad():
@@ -206,7 +198,7 @@ def test_non_finite_loss_keeps_last_good_weights(data):
 
     def corrupt(est, epoch, logs):
         if epoch == 1:
-            good.update(_weights(est))
+            good.update(weights_of(est))
             with torch.no_grad():
                 est.model_.align.convs[0].weight[0, 0, 0, 0] = float("nan")
 
@@ -216,7 +208,7 @@ def test_non_finite_loss_keeps_last_good_weights(data):
         FloatingPointError, match=r"last completed epoch \(1\) were kept"
     ):
         est.fit(X, y)
-    assert _same_weights(good, _weights(est))
+    assert same_weights(good, weights_of(est))
 
 
 def test_keyboard_interrupt_keeps_completed_epochs(data):
@@ -309,7 +301,7 @@ def test_resume_after_crash_matches_uninterrupted_run(data, tmp_path):
         X, y
     )
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
-    assert _same_weights(_weights(reference), _weights(resumed))
+    assert same_weights(weights_of(reference), weights_of(resumed))
 
 
 def test_resume_after_keyboard_interrupt_in_memory(data):
@@ -323,7 +315,7 @@ def test_resume_after_keyboard_interrupt_in_memory(data):
         est.fit(X, y)
     est.set_params(callback=None).fit(X, y)
     assert len(est.history_) == 4
-    assert _same_weights(_weights(reference), _weights(est))
+    assert same_weights(weights_of(reference), weights_of(est))
     est.fit(X, y)  # a completed run: warm start adds max_epochs more
     assert len(est.history_) == 8
 
@@ -344,7 +336,7 @@ def test_validation_keeps_best_epoch_without_early_stopping(data):
     seen = {}
 
     def remember(est, epoch, logs):
-        seen[epoch] = _weights(est)
+        seen[epoch] = weights_of(est)
 
     est = TAPMetricLearner(
         **{**SMALL, "max_epochs": 6, "validation_fraction": 0.3, "learning_rate": 0.05},
@@ -353,8 +345,8 @@ def test_validation_keeps_best_epoch_without_early_stopping(data):
     losses = [h["val_loss"] for h in est.history_]
     best = int(np.argmin(losses)) + 1
     assert best < len(losses)  # else keeping the last weights would pass too
-    assert _same_weights(seen[best], _weights(est))
-    assert not _same_weights(seen[len(losses)], _weights(est))
+    assert same_weights(seen[best], weights_of(est))
+    assert not same_weights(seen[len(losses)], weights_of(est))
 
 
 @pytest.mark.slow
