@@ -17,9 +17,8 @@ from tslearn.utils import to_time_series_dataset
 
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner
-from sktap._engine import TAPKernel, _tiling
+from sktap._engine import TAPKernel, _tiling, merge_topk, sorted_topk
 from sktap.metrics import cdist_tap
-from sktap.neighbors._topk import merge_topk, sorted_topk
 
 from .conftest import TINY_LEARNER as SMALL
 from .conftest import random_sequences

@@ -42,6 +42,7 @@ from ._tiling import (
     self_distances,
     to_divergence,
 )
+from ._topk import mean_pool, merge_topk, sorted_topk
 from ._trainable import (
     TrainableMixin,
     alignment_network,
@@ -83,6 +84,8 @@ __all__ = [
     "iter_tiles",
     "length_chunks",
     "load",
+    "mean_pool",
+    "merge_topk",
     "progress",
     "refuse_code_params",
     "register",
@@ -93,6 +96,7 @@ __all__ = [
     "run_tiles",
     "same_device",
     "self_distances",
+    "sorted_topk",
     "split_validation",
     "to_divergence",
 ]

@@ -25,16 +25,18 @@ from .._engine import (
     iter_pairs,
     iter_tiles,
     length_chunks,
+    mean_pool,
+    merge_topk,
     progress,
     register,
     resolve_device,
     restore_estimator,
+    sorted_topk,
 )
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import Sequences, check_sequences
 from ..metric_learning import SequenceMetricLearner
 from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
-from ._topk import mean_pool, merge_topk, sorted_topk
 
 __all__ = ["TAPKNeighborsClassifier"]
 

@@ -1,4 +1,4 @@
-"""Running top-k bookkeeping of the streamed k-NN search."""
+"""Running top-k bookkeeping of streamed neighbour searches."""
 
 from __future__ import annotations
 
