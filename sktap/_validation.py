@@ -29,6 +29,7 @@ import numpy as np
 from ._config import LayoutWarning, get_config
 
 __all__ = [
+    "SequenceTagsMixin",
     "Sequences",
     "as_output",
     "check_sequence",
@@ -43,14 +44,41 @@ __all__ = [
 
 
 class Sequences(NamedTuple):
-    """Validated sequences.
+    """A set of variable-length sequences, zero-padded, with their lengths.
+
+    What sktap works on inside: every public entry point validates its input
+    into one, and :meth:`SequenceMetricLearner.encode
+    <sktap.metric_learning.SequenceMetricLearner.encode>` returns the encoded
+    frames as one. A named tuple, so ``data, lengths = seqs`` unpacks it.
+    sktap's functions accept it as it is (it is not validated again). Its
+    padding is zero, where tslearn's format (what ``transform`` returns)
+    pads with NaN.
 
     Attributes
     ----------
     data : ndarray of shape (n_ts, max_len, d)
-        Float values, zero beyond each series' length.
+        Sequence ``i`` in ``data[i, :lengths[i]]``, time first, zero beyond;
+        ``max_len`` is the longest length. float64 after validation,
+        float32 out of a learned frame encoder.
     lengths : ndarray of shape (n_ts,), dtype int64
-        True length of each series (>= 1).
+        True length of each sequence (>= 1).
+    n_features : int
+        ``d``, the features per time step (a property).
+
+    Notes
+    -----
+    ``len(seqs)`` is the number of sequences ``n_ts`` (not the number of
+    fields, as for other tuples); :meth:`take` selects a subset.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktap import Sequences
+    >>> seqs = Sequences(np.zeros((3, 4, 2)), np.array([4, 1, 2]))
+    >>> len(seqs), seqs.n_features
+    (3, 2)
+    >>> seqs.take([1, 2]).data.shape
+    (2, 2, 2)
     """
 
     data: np.ndarray
@@ -58,17 +86,45 @@ class Sequences(NamedTuple):
 
     @property
     def n_features(self) -> int:
+        """``d``, the features per time step."""
         return self.data.shape[2]
 
     def __len__(self) -> int:  # number of series, not of fields
         return self.data.shape[0]
 
     def take(self, indices) -> Sequences:
-        """Subset by index, trimming padding to the longest selected series."""
+        """The sequences at ``indices``, padding trimmed to the longest of them.
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (n,)
+            Positions to select, in order (repeats allowed).
+
+        Returns
+        -------
+        Sequences
+            ``(n, max(lengths[indices]), d)``.
+        """
         indices = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[indices]
         max_len = int(lengths.max()) if len(lengths) else 0
         return Sequences(self.data[indices, :max_len], lengths)
+
+
+class SequenceTagsMixin:
+    """scikit-learn tags of an estimator whose input is sequences.
+
+    What :func:`check_sequences` accepts, said once for every estimator:
+    3-D arrays, and NaN (the trailing padding of shorter series). Put it
+    before ``BaseEstimator`` among the bases.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
 
 
 def padding_mask(lengths: np.ndarray, max_len: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from sklearn.frozen import FrozenEstimator
 
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner, TAPTransNet
-from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, LearnedTAP
+from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, TAPModel
 
 from .conftest import TINY_LEARNER
 
@@ -196,7 +196,7 @@ def test_learned_tap_module_encodes_with_scaler_first():
     x = torch.tensor([[[1.0, 2.0], [3.0, 6.0], [0.0, 0.0]]])
     lengths = torch.tensor([2])
     scaler.fit(x, lengths)
-    z, lz = LearnedTAP(None, None, scaler).encode(x, lengths)
+    z, lz = TAPModel(None, None, scaler).encode(x, lengths)
     np.testing.assert_allclose(z[0, :2], [[-1.0, -1.0], [1.0, 1.0]])
     assert float(z[0, 2].abs().sum()) == 0.0 and lz.tolist() == [2]
 

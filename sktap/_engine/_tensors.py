@@ -61,7 +61,7 @@ class TensorSequences:
 
     def take(self, indices) -> TensorSequences:
         """Subset on the device, trimmed to its longest sequence (as
-        :meth:`Sequences.take <sktap._validation.Sequences.take>`)."""
+        :meth:`Sequences.take <sktap.Sequences.take>`)."""
         indices = np.asarray(indices, dtype=np.int64)
         host = self.host_lengths[indices]
         out = object.__new__(TensorSequences)

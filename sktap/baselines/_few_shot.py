@@ -6,28 +6,15 @@ from numbers import Integral, Real
 
 from tslearn.metrics import cdist_dtw, cdist_soft_dtw
 
-from .._sklearn_compat import Interval, StrOptions, fit_context
-from .._validation import check_sequences, to_tslearn
-from ..few_shot._base import FewShotClassifierBase
+from .._sklearn_compat import Interval, StrOptions
+from .._validation import to_tslearn
+from ..few_shot import EpisodicClassifier
 from ..few_shot._episodes import PairwiseScorer, PrototypeScorer
 
 __all__ = ["DTWFewShotClassifier", "PrototypeFewShotClassifier"]
 
-_FIT_DOC = """Store ``(X, y)`` as the support set (there is nothing to learn).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
-        y : array-like of shape (n_ts,)
-            At least 2 classes.
-
-        Returns
-        -------
-        self
-        """
-
-
-class PrototypeFewShotClassifier(FewShotClassifierBase):
+class PrototypeFewShotClassifier(EpisodicClassifier):
     """Nearest class prototype of mean-pooled frames (a bag-of-frames baseline).
 
     Each sequence becomes the mean of its frames; a class's prototype is the
@@ -57,19 +44,8 @@ class PrototypeFewShotClassifier(FewShotClassifierBase):
     ['b']
     """
 
-    _parameter_constraints: dict = {}
-
     def __init__(self):
         pass  # no parameters: the prototype rule is fixed
-
-    @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        seqs = check_sequences(X)
-        self._require_y(y)
-        self._store_support(seqs, y)
-        return self
-
-    fit.__doc__ = _FIT_DOC
 
     def _embed(self, seqs):
         # padding is zero, so the sum over all steps is the sum of valid frames
@@ -79,7 +55,7 @@ class PrototypeFewShotClassifier(FewShotClassifierBase):
         return PrototypeScorer(Z)
 
 
-class DTWFewShotClassifier(FewShotClassifierBase):
+class DTWFewShotClassifier(EpisodicClassifier):
     """Few-shot classification by DTW or soft-DTW to the support sequences.
 
     Parameters
@@ -130,15 +106,6 @@ class DTWFewShotClassifier(FewShotClassifierBase):
         self.rule = rule
         self.gamma = gamma
         self.n_jobs = n_jobs
-
-    @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        seqs = check_sequences(X)
-        self._require_y(y)
-        self._store_support(seqs, y)
-        return self
-
-    fit.__doc__ = _FIT_DOC
 
     def _embed(self, seqs):
         return seqs

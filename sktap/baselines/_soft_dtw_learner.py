@@ -6,21 +6,16 @@ from numbers import Real
 
 import numpy as np
 import torch
-from torch import nn
 
-from .._engine import PairKernel, common_train_params, register, resolve_device
-from .._sklearn_compat import Interval, StrOptions
-from ..core import encode_frames
-from ..metric_learning._trained import (
-    TrainedMetricLearner,
-    batch_params,
-    frame_params,
-)
+from .._engine import PairKernel, register, resolve_device
+from .._sklearn_compat import Interval
+from ..core import SequenceDistanceModel
+from ..metric_learning import TorchMetricLearner
 
 __all__ = ["SoftDTWMetricLearner"]
 
 
-class LearnedSoftDTW(nn.Module):
+class SoftDTWModel(SequenceDistanceModel):
     """Frame encoder ``h`` then the length-normalised soft-DTW divergence.
 
     tslearn's ``SoftDTWLossPyTorch`` needs equal lengths within a call, so
@@ -28,18 +23,11 @@ class LearnedSoftDTW(nn.Module):
     """
 
     def __init__(self, frame, gamma, scaler=None):
-        super().__init__()
-        self.scaler = scaler
-        self.frame = frame
+        super().__init__(frame, scaler)
         self.gamma = gamma
 
-    def encode(self, x, lengths):
-        x, lengths = encode_frames(self.scaler, x, lengths)
-        return encode_frames(self.frame, x, lengths)
-
-    def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):
-        zx, x_lengths = self.encode(x, x_lengths)
-        zy, y_lengths = (zx, x_lengths) if y is None else self.encode(y, y_lengths)
+    def pairwise(self, zx, x_lengths, zy, y_lengths, *, symmetric=False):
+        """Soft-DTW divergences (a, b): symmetric already, whatever ``symmetric``."""
         return soft_dtw_pairwise(zx, x_lengths, zy, y_lengths, self.gamma)
 
 
@@ -102,7 +90,7 @@ class SoftDTWKernel(PairKernel):
 
 
 @register
-class SoftDTWMetricLearner(TrainedMetricLearner):
+class SoftDTWMetricLearner(TorchMetricLearner):
     """A frame encoder learned with a metric loss over soft-DTW distances.
 
     The baseline of the TAP paper's Table 1: everything as in
@@ -158,14 +146,8 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
         return "all_pairs"
 
     _parameter_constraints = {
-        "loss": [StrOptions({"triplet", "lifted", "binomial"})],
-        **frame_params,
+        **TorchMetricLearner._parameter_constraints,
         "gamma": [Interval(Real, 0, None, closed="neither")],
-        "margin": [Interval(Real, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "beta": [Interval(Real, 0, None, closed="neither")],
-        **batch_params,
-        **common_train_params,
     }
 
     def __init__(
@@ -225,7 +207,7 @@ class SoftDTWMetricLearner(TrainedMetricLearner):
 
     def _build_model(self, n_features, kind):
         frame, _ = self._build_frame(n_features, kind["stride"])
-        return LearnedSoftDTW(frame, self.gamma, self._scaler(n_features))
+        return SoftDTWModel(frame, self.gamma, self._scaler(n_features))
 
     def distance_kernel(self, *, symmetric=False):
         """Learned soft-DTW between encoded sequences (symmetric already)."""

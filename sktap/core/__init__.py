@@ -6,8 +6,14 @@ dtype, and supports autograd. :mod:`sktap.functional` is its public face.
 
 from ._bucketed import padding_ratio, tap_pairs, tap_pairwise_bucketed
 from ._encoders import ConvFrameEncoder, choose_stride
-from ._masks import mask_frames
-from ._modules import ChannelScaler, FrameMLP, LearnedTAP, encode_frames
+from ._masks import cell_mask, frame_mask, mask_frames
+from ._modules import (
+    ChannelScaler,
+    FrameMLP,
+    SequenceDistanceModel,
+    TAPModel,
+    encode_frames,
+)
 from ._nets import TAPNet, TAPTransNet
 from ._tap import frame_distances, tap_paired, tap_pairwise
 
@@ -15,12 +21,15 @@ __all__ = [
     "ChannelScaler",
     "ConvFrameEncoder",
     "FrameMLP",
-    "LearnedTAP",
+    "SequenceDistanceModel",
+    "TAPModel",
     "TAPNet",
     "TAPTransNet",
+    "cell_mask",
     "choose_stride",
     "encode_frames",
     "frame_distances",
+    "frame_mask",
     "mask_frames",
     "padding_ratio",
     "tap_paired",

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .._thresholds import MAX_PADDING
-from ._tap import tap_paired, tap_pairwise
+from ._tap import _as_lengths, tap_paired, tap_pairwise
 
 __all__ = ["padding_ratio", "tap_pairs", "tap_pairwise_bucketed"]
 
@@ -29,10 +29,8 @@ _MAX_SIDE_PADDING = math.sqrt(_MAX_PADDING)
 
 
 def _lengths_np(lengths, n=None):
-    arr = np.asarray(torch.as_tensor(lengths).detach().cpu(), dtype=np.int64)
-    if arr.ndim != 1 or (n is not None and len(arr) != n):
-        raise ValueError(f"lengths must have shape ({n},); got {arr.shape}")
-    return arr
+    """Lengths on the host (int64 numpy), where buckets are planned."""
+    return _as_lengths(lengths, n, "cpu").numpy()
 
 
 def _check_pairs(rows, cols, n_x, n_y):

@@ -8,7 +8,13 @@ from torch import nn
 from ._masks import frame_mask, mask_frames
 from ._tap import tap_pairwise
 
-__all__ = ["ChannelScaler", "FrameMLP", "LearnedTAP", "encode_frames"]
+__all__ = [
+    "ChannelScaler",
+    "FrameMLP",
+    "SequenceDistanceModel",
+    "TAPModel",
+    "encode_frames",
+]
 
 
 def encode_frames(frame, x, lengths):
@@ -75,8 +81,49 @@ class ChannelScaler(nn.Module):
         return mask_frames(z, lengths), lengths
 
 
-class LearnedTAP(nn.Module):
+class SequenceDistanceModel(nn.Module):
+    """A learned sequence distance: scaler, frame encoder, then a distance.
+
+    The fitted ``model_`` of a :class:`~sktap.metric_learning.TorchMetricLearner`:
+    sequences are standardised (``scaler``), encoded frame by frame
+    (``frame``), and the encoded sequences compared by :meth:`pairwise`,
+    which a subclass implements (:class:`TAPModel`: TAP with an alignment
+    network).
+
+    Parameters
+    ----------
+    frame : torch.nn.Module or None
+        The frame encoder ``h`` (see :func:`encode_frames`); ``None`` keeps
+        the frames as they are.
+    scaler : ChannelScaler or None
+        Input standardisation applied before ``frame``.
+    """
+
+    def __init__(self, frame=None, scaler=None):
+        super().__init__()
+        self.scaler = scaler
+        self.frame = frame
+
+    def encode(self, x, lengths):
+        """``(z, out_lengths)``: the frames the distance compares."""
+        x, lengths = encode_frames(self.scaler, x, lengths)
+        return encode_frames(self.frame, x, lengths)
+
+    def pairwise(self, zx, x_lengths, zy, y_lengths, *, symmetric=False):
+        """Distances (a, b) between every encoded ``zx[i]`` and ``zy[j]``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):
+        """All pairwise distances (a, b); ``y=None`` compares ``x`` with itself."""
+        zx, lx = self.encode(x, x_lengths)
+        zy, ly = (zx, lx) if y is None else self.encode(y, y_lengths)
+        return self.pairwise(zx, lx, zy, ly, symmetric=symmetric)
+
+
+class TAPModel(SequenceDistanceModel):
     """A frame transform ``h`` followed by TAP with alignment network ``f``.
+
+    The fitted ``model_`` of :class:`~sktap.TAPMetricLearner`.
 
     Parameters
     ----------
@@ -89,18 +136,11 @@ class LearnedTAP(nn.Module):
     """
 
     def __init__(self, frame=None, align=None, scaler=None):
-        super().__init__()
-        self.scaler = scaler
-        self.frame = frame
+        super().__init__(frame, scaler)
         self.align = align
 
-    def encode(self, x, lengths):
-        """``(z, out_lengths)``: the frames TAP compares."""
-        x, lengths = encode_frames(self.scaler, x, lengths)
-        return encode_frames(self.frame, x, lengths)
-
-    def forward(self, x, x_lengths, y=None, y_lengths=None, *, symmetric=False):
-        """All pairwise distances (a, b); ``y=None`` compares ``x`` with itself."""
-        zx, lx = self.encode(x, x_lengths)
-        zy, ly = (zx, lx) if y is None else self.encode(y, y_lengths)
-        return tap_pairwise(zx, lx, zy, ly, self.align, symmetric=symmetric)
+    def pairwise(self, zx, x_lengths, zy, y_lengths, *, symmetric=False):
+        """TAP distances (a, b) of the encoded frames, ``zx[i]`` the source."""
+        return tap_pairwise(
+            zx, x_lengths, zy, y_lengths, self.align, symmetric=symmetric
+        )

@@ -90,8 +90,9 @@ def _pairwise_distances(x, y):
 
 
 def _as_lengths(lengths, n, device):
+    """Lengths as a LongTensor on ``device``, checked to be 1-D of ``n`` (if given)."""
     lengths = torch.as_tensor(lengths, device=device).long()
-    if lengths.shape != (n,):
+    if lengths.ndim != 1 or (n is not None and len(lengths) != n):
         raise ValueError(f"lengths must have shape ({n},); got {tuple(lengths.shape)}")
     return lengths
 

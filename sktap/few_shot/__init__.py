@@ -3,8 +3,15 @@
 The DTW and prototype baselines live in :mod:`sktap.baselines`.
 """
 
+from ._base import EpisodicClassifier
 from ._classifier import TAPFewShotClassifier
 from ._model import FrameSelfAttention
 from ._sampler import Episode, EpisodeSampler
 
-__all__ = ["Episode", "EpisodeSampler", "FrameSelfAttention", "TAPFewShotClassifier"]
+__all__ = [
+    "Episode",
+    "EpisodeSampler",
+    "EpisodicClassifier",
+    "FrameSelfAttention",
+    "TAPFewShotClassifier",
+]

@@ -1,4 +1,4 @@
-"""What every few-shot classifier shares: the support set, predict, episodes."""
+"""EpisodicClassifier: what every few-shot classifier shares."""
 
 from __future__ import annotations
 
@@ -9,21 +9,64 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._engine import check_labels
-from .._validation import check_sequences, concat_sequences
+from .._sklearn_compat import fit_context
+from .._validation import SequenceTagsMixin, check_sequences, concat_sequences
 from ._episodes import run_episodes
 from ._sampler import EpisodeSampler, label_repr
 
-__all__ = ["FewShotClassifierBase"]
+__all__ = ["EpisodicClassifier"]
 
 
-class FewShotClassifierBase(ClassifierMixin, BaseEstimator):
-    """Support-set handling, ``predict`` and ``evaluate_episodes``.
+class EpisodicClassifier(SequenceTagsMixin, ClassifierMixin, BaseEstimator):
+    """Base of the few-shot classifiers: a support set, ``predict``, episodes.
 
-    Subclasses implement ``_embed(seqs) -> Z`` (per-sequence work done once:
-    a learned frame transform, pooling, or nothing) and ``_make_scorer(Z)``
-    (a :mod:`~sktap.few_shot._episodes` scorer over ``Z``), and may override
-    ``_check_ready`` (what must be fitted before scoring).
+    A few-shot classifier labels a query by its scores against the classes
+    of a support set. This base holds the support set (``set_support``, or
+    the training data after ``fit``), ``predict`` and the test protocol
+    ``evaluate_episodes``; its ``fit`` stores ``(X, y)`` as the support set
+    and learns nothing. :class:`sktap.TAPFewShotClassifier` (which trains)
+    and the baselines of :mod:`sktap.baselines` subclass it.
+
+    A subclass implements:
+
+    - ``__init__`` and ``_parameter_constraints``, as scikit-learn's
+      estimators (none by default);
+    - ``_embed(seqs) -> Z``: the work done once per sequence (a learned
+      frame transform, pooling, or nothing), for validated
+      :class:`sktap.Sequences`;
+    - ``_make_scorer(Z)``: an object over the embedded set ``Z`` with
+      ``class_scores(query, support, support_labels, n_classes) -> ndarray
+      (len(query), n_classes)`` (higher is closer; ``query`` and
+      ``support`` index ``Z``, ``support_labels`` are class indices) and
+      ``prepare(n_pairs)``, called once before an evaluation that will
+      score about ``n_pairs`` query-support pairs (a chance to precompute;
+      it may do nothing);
+
+    and may override ``fit`` (a classifier that learns; it ends with
+    ``self._store_support(seqs, y)``) and ``_check_ready`` (raise unless
+    what ``_embed`` needs is fitted).
     """
+
+    _parameter_constraints: dict = {}
+
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Store ``(X, y)`` as the support set (there is nothing to learn).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
+        y : array-like of shape (n_ts,)
+            At least 2 classes.
+
+        Returns
+        -------
+        self
+        """
+        seqs = check_sequences(X)
+        self._require_y(y)
+        self._store_support(seqs, y)
+        return self
 
     def _check_ready(self):
         """Raise unless the estimator can embed sequences (nothing to learn here)."""
@@ -139,10 +182,3 @@ class FewShotClassifierBase(ClassifierMixin, BaseEstimator):
         check_labels(y, len(seqs), min_classes=1)
         sampler = EpisodeSampler(y, n_way, k_shot, n_query, random_state)
         return run_episodes(self._make_scorer(self._embed(seqs)), sampler, n_episodes)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
-        tags.input_tags.three_d_array = True
-        tags.non_deterministic = False
-        return tags

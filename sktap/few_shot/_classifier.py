@@ -31,7 +31,7 @@ from .._engine import (
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import Sequences, check_sequences
 from ..core import FrameMLP
-from ._base import FewShotClassifierBase
+from ._base import EpisodicClassifier
 from ._model import FewShotTAP, FrameSelfAttention, build_backbone
 from ._sampler import EpisodeSampler
 from ._scoring import episode_shape, tap_scorer
@@ -41,7 +41,7 @@ __all__ = ["TAPFewShotClassifier"]
 
 
 @register
-class TAPFewShotClassifier(SaveMixin, TrainableMixin, FewShotClassifierBase):
+class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
     """Few-shot sequence classification with a learned TAP distance (and SA-TAP).
 
     ``fit`` trains a frame encoder ``h`` and the alignment network ``f``

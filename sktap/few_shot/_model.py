@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..core import encode_frames, mask_frames, tap_pairwise
+from ..core import encode_frames, frame_mask, mask_frames, tap_pairwise
 
 __all__ = ["FewShotTAP", "FrameSelfAttention", "build_backbone", "sinusoidal_positions"]
 
@@ -62,7 +62,7 @@ class FrameSelfAttention(nn.Module):
         _, L, d = x.shape
         z = x + sinusoidal_positions(L, d, device=x.device, dtype=x.dtype)[None]
         logits = self.query(z) @ self.key(z).transpose(1, 2) / math.sqrt(d)  # (n, L, L)
-        valid = torch.arange(L, device=x.device)[None, :] < lengths[:, None]  # (n, L)
+        valid = frame_mask(lengths, L)  # (n, L)
         logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
         out = self.norm(z + torch.softmax(logits, dim=-1) @ self.value(z))
         return mask_frames(out, lengths)

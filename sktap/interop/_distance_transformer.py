@@ -24,7 +24,7 @@ from .._engine import (
     to_divergence,
 )
 from .._sklearn_compat import Interval, StrOptions, fit_context
-from .._validation import check_sequences
+from .._validation import SequenceTagsMixin, check_sequences
 from ..metric_learning import SequenceMetricLearner
 from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
 
@@ -32,7 +32,7 @@ __all__ = ["ReferenceDistances", "TAPDistanceTransformer"]
 
 
 class ReferenceDistances(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    SequenceTagsMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Fit on reference sequences; transform into distances to them.
 
@@ -163,13 +163,6 @@ class ReferenceDistances(
         ndarray of shape (n_queries, n_samples_fit_)
         """
         return self._output(self._distances(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
-        tags.input_tags.three_d_array = True
-        tags.non_deterministic = False
-        return tags
 
 
 class TAPDistanceTransformer(ReferenceDistances):

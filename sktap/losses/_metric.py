@@ -271,7 +271,33 @@ def binomial_deviance_loss(
     return _keep_non_finite(_anchor_mean(per_anchor), dist)
 
 
-class BatchHardTripletLoss(nn.Module):
+class _MetricLoss(nn.Module):
+    """Module form of a loss function: its hyper-parameters checked and stored.
+
+    A subclass names the function (``_loss``) and passes its
+    hyper-parameters, by keyword, to ``__init__``; ``forward(dist, labels)``
+    calls the function with them.
+    """
+
+    def __init__(self, **params):
+        super().__init__()
+        self._names = tuple(params)
+        for name, value in params.items():
+            if name == "threshold":
+                value = float(value)
+            else:  # alpha, beta > 0; a margin may be 0
+                value = _check_positive(name, value, allow_zero=name == "margin")
+            setattr(self, name, value)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)}" for name in self._names)
+
+    def forward(self, dist, labels):
+        params = {name: getattr(self, name) for name in self._names}
+        return type(self)._loss(dist, labels, **params)
+
+
+class BatchHardTripletLoss(_MetricLoss):
     """Module form of :func:`batch_hard_triplet_loss` (TAP paper, Eq. 4).
 
     Parameters
@@ -292,18 +318,13 @@ class BatchHardTripletLoss(nn.Module):
     tensor(0.1000, grad_fn=...)
     """
 
+    _loss = staticmethod(batch_hard_triplet_loss)
+
     def __init__(self, margin=0.1):
-        super().__init__()
-        self.margin = _check_positive("margin", margin, allow_zero=True)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}"
-
-    def forward(self, dist, labels):
-        return batch_hard_triplet_loss(dist, labels, margin=self.margin)
+        super().__init__(margin=margin)
 
 
-class LiftedStructureLoss(nn.Module):
+class LiftedStructureLoss(_MetricLoss):
     """Module form of :func:`lifted_structure_loss` (TAP paper, Eq. 5).
 
     Parameters
@@ -325,22 +346,13 @@ class LiftedStructureLoss(nn.Module):
     tensor(0.)
     """
 
+    _loss = staticmethod(lifted_structure_loss)
+
     def __init__(self, alpha=40.0, beta=2.0, threshold=1.0):
-        super().__init__()
-        self.alpha = _check_positive("alpha", alpha)
-        self.beta = _check_positive("beta", beta)
-        self.threshold = float(threshold)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, beta={self.beta}, threshold={self.threshold}"
-
-    def forward(self, dist, labels):
-        return lifted_structure_loss(
-            dist, labels, alpha=self.alpha, beta=self.beta, threshold=self.threshold
-        )
+        super().__init__(alpha=alpha, beta=beta, threshold=threshold)
 
 
-class BinomialDevianceLoss(nn.Module):
+class BinomialDevianceLoss(_MetricLoss):
     """Module form of :func:`binomial_deviance_loss` (TAP paper, Eqs. 6-7).
 
     Parameters
@@ -363,28 +375,10 @@ class BinomialDevianceLoss(nn.Module):
     BinomialDevianceLoss(alpha=40.0, beta=2.0, threshold=1.0, margin=0.2)
     """
 
+    _loss = staticmethod(binomial_deviance_loss)
+
     def __init__(self, alpha=40.0, beta=2.0, threshold=1.0, margin=0.1):
-        super().__init__()
-        self.alpha = _check_positive("alpha", alpha)
-        self.beta = _check_positive("beta", beta)
-        self.threshold = float(threshold)
-        self.margin = _check_positive("margin", margin, allow_zero=True)
-
-    def extra_repr(self) -> str:
-        return (
-            f"alpha={self.alpha}, beta={self.beta}, threshold={self.threshold}, "
-            f"margin={self.margin}"
-        )
-
-    def forward(self, dist, labels):
-        return binomial_deviance_loss(
-            dist,
-            labels,
-            alpha=self.alpha,
-            beta=self.beta,
-            threshold=self.threshold,
-            margin=self.margin,
-        )
+        super().__init__(alpha=alpha, beta=beta, threshold=threshold, margin=margin)
 
 
 _LOSSES = {

@@ -12,8 +12,7 @@ import numbers
 import torch
 from torch import nn
 
-from ..core import encode_frames, tap_paired
-from ..core._masks import cell_mask
+from ..core import cell_mask, encode_frames, tap_paired
 
 __all__ = [
     "SelfSupervisedAlignmentLoss",
@@ -251,6 +250,7 @@ class SelfSupervisedAlignmentLoss(nn.Module):
         transform=None,
         return_parts=False,
     ):
+        """:func:`self_supervised_loss` with this ``alignment_weight``."""
         return self_supervised_loss(
             net,
             x,

@@ -2,5 +2,6 @@
 
 from ._base import SequenceMetricLearner
 from ._tap_learner import TAPMetricLearner
+from ._trained import TorchMetricLearner
 
-__all__ = ["SequenceMetricLearner", "TAPMetricLearner"]
+__all__ = ["SequenceMetricLearner", "TAPMetricLearner", "TorchMetricLearner"]

@@ -19,12 +19,18 @@ from .._engine import (
     inference_scope,
     run_form,
 )
-from .._validation import Sequences, check_sequence, check_sequences, to_output
+from .._validation import (
+    Sequences,
+    SequenceTagsMixin,
+    check_sequence,
+    check_sequences,
+    to_output,
+)
 
-__all__ = ["LearnedMetric", "SequenceMetricLearner"]
+__all__ = ["MetricFunction", "SequenceMetricLearner"]
 
 
-class SequenceMetricLearner(TransformerMixin, BaseEstimator):
+class SequenceMetricLearner(SequenceTagsMixin, TransformerMixin, BaseEstimator):
     """Base class of learned sequence distances (the contract).
 
     A learner maps sequences to frames (``encode``) and compares encoded
@@ -39,9 +45,12 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
     - ``get_metric()``: a picklable ``metric(x, y) -> float`` for
       scikit-learn's ``metric=``.
 
-    Subclasses implement ``_encode_sequences(seqs)`` (validated, with the
-    fitted number of features), ``distance_kernel(symmetric=...)`` and
-    ``_pair_alignment(zx, zy)``, and set ``model_`` when fitted.
+    Subclasses implement ``fit``, ``_encode_sequences(seqs)`` (validated,
+    with the fitted number of features), ``distance_kernel(symmetric=...)``
+    and ``_pair_alignment(zx, zy)``, and set ``model_`` and
+    ``n_features_in_`` when fitted. A learner that trains a torch model with
+    a metric loss subclasses :class:`TorchMetricLearner` instead, which
+    implements all of it but the model and the distance.
 
     Inference never mutates fitted state: each call builds one inference
     context (the model made ready on the device once, shared by encoding
@@ -161,18 +170,20 @@ class SequenceMetricLearner(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         check_form(symmetric)
-        return LearnedMetric(self, symmetric)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # trailing NaN pads variable lengths
-        tags.input_tags.three_d_array = True
-        tags.non_deterministic = False
-        return tags
+        return MetricFunction(self, symmetric)
 
 
-class LearnedMetric:
-    """``metric(x, y)`` with a fitted learner's distance."""
+class MetricFunction:
+    """The picklable ``metric(x, y) -> float`` that ``get_metric`` returns.
+
+    Parameters
+    ----------
+    learner : SequenceMetricLearner
+        Fitted; its :meth:`~SequenceMetricLearner.pairwise_distances` of the
+        one pair is the value.
+    symmetric : bool or "divergence", default=False
+        The form of the distance.
+    """
 
     def __init__(self, learner, symmetric=False):
         self.learner = learner

@@ -117,7 +117,7 @@ def make_train_step(
 
     Parameters
     ----------
-    model : LearnedTAP
+    model : TAPModel
     data : TensorSequences
         The training sequences on the training device.
     seqs : Sequences

@@ -10,21 +10,20 @@ from .._engine import (
     SaveMixin,
     TAPKernel,
     alignment_network,
-    common_train_params,
     refuse_code_params,
     register,
     resolve_device,
 )
 from .._sklearn_compat import Interval, StrOptions
-from ..core import LearnedTAP
+from ..core import TAPModel
 from ..metrics._pairwise import pair_alignment, pair_tensors
-from ._trained import TrainedMetricLearner, batch_params, frame_params
+from ._trained import TorchMetricLearner
 
 __all__ = ["TAPMetricLearner"]
 
 
 @register
-class TAPMetricLearner(TrainedMetricLearner):
+class TAPMetricLearner(TorchMetricLearner):
     """Learn a TAP distance: a frame encoder ``h`` and the alignment network ``f``.
 
     With labels, ``fit(X, y)`` minimises a metric loss on the B x B TAP
@@ -179,7 +178,7 @@ class TAPMetricLearner(TrainedMetricLearner):
     Attributes
     ----------
     model_ : torch.nn.Module
-        The learned :class:`~sktap.core.LearnedTAP` (on the CPU).
+        The learned :class:`~sktap.core.TAPModel` (on the CPU).
     n_features_in_ : int
         Features per time step seen in ``fit``.
     supervised_ : bool
@@ -215,19 +214,13 @@ class TAPMetricLearner(TrainedMetricLearner):
     """
 
     _parameter_constraints = {
-        "loss": [StrOptions({"triplet", "lifted", "binomial"})],
-        **frame_params,
+        **TorchMetricLearner._parameter_constraints,
         "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
         "tap_channels": [tuple, list],
         "tap_kernel_sizes": [tuple, list, None],
         "augment": ["boolean"],
         "self_supervised_weight": [Interval(Real, 0, None, closed="left")],
         "alignment_weight": [Interval(Real, 0, None, closed="left")],
-        "margin": [Interval(Real, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "beta": [Interval(Real, 0, None, closed="neither")],
-        **batch_params,
-        **common_train_params,
     }
 
     def __init__(
@@ -301,7 +294,7 @@ class TAPMetricLearner(TrainedMetricLearner):
         if kind["supervised"]:
             frame, width = self._build_frame(n_features, kind["stride"])
         align = self._build_alignment_net(width)
-        return LearnedTAP(frame, align, self._scaler(n_features))
+        return TAPModel(frame, align, self._scaler(n_features))
 
     def _build_alignment_net(self, width):
         return alignment_network(

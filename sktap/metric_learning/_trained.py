@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from .._engine import (
     TrainableMixin,
     check_hidden_sizes,
     check_labels,
+    common_train_params,
     frame_width,
     resolve_device,
     split_validation,
@@ -28,36 +29,79 @@ from ..losses import get_metric_loss
 from ._base import SequenceMetricLearner
 from ._steps import make_train_step, make_validation, training_path
 
-__all__ = ["TrainedMetricLearner", "batch_params", "frame_params"]
+__all__ = ["TorchMetricLearner"]
 
 # Longest encoded sequence that downsample="auto" aims at: TAP's cost grows
 # with Lx * Ly, and 64 frames keep a pair's grid at 4,096 cells.
 AUTO_TARGET_LENGTH = 64
 
-frame_params = {
-    "encoder": [StrOptions({"conv", "mlp"})],
-    "hidden_layer_sizes": [tuple, list],
-    "n_components": [Interval(Integral, 1, None, closed="left"), None],
-    "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
-    "downsample": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-    "scale": ["boolean"],
-    "precision": [StrOptions({"float32", "bfloat16"})],
-}
 
-# How the metric learners draw their minibatches (the loss needs positives).
-batch_params = {
-    "samples_per_class": [Interval(Integral, 2, None, closed="left"), None],
-}
+class TorchMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
+    """Base of the metric learners that sktap's training loop trains.
 
+    It meets the :class:`SequenceMetricLearner` contract for a torch model
+    trained with a metric loss on the B x B distances of minibatches: it
+    provides ``fit`` (validation, input scaling, downsampling, minibatches,
+    optional validation split, warm starts and checkpoints), the frame
+    encoder ``h`` built from the shared parameters, ``encode``, ``save``,
+    and everything the contract derives from ``encode`` and
+    ``distance_kernel``. :class:`sktap.TAPMetricLearner` and
+    :class:`sktap.baselines.SoftDTWMetricLearner` are its two subclasses:
+    they differ only in the model they build and the distance they expose.
 
-class TrainedMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
-    """A learner trained with a metric loss on the B x B distances of minibatches.
+    A subclass implements:
 
-    The common parent of :class:`sktap.TAPMetricLearner` and
-    :class:`sktap.baselines.SoftDTWMetricLearner`: they differ only in the
-    model they build (``_build_model``) and the distance they expose
-    (``distance_kernel``).
+    - ``__init__`` with every parameter of ``_parameter_constraints``
+      (start from ``TorchMetricLearner._parameter_constraints``: the loss,
+      the frame encoder, minibatches and training; the parameters are
+      documented in :class:`sktap.TAPMetricLearner`), storing each as it is;
+    - ``_build_model(n_features, kind) -> SequenceDistanceModel``: a fresh
+      model (:class:`sktap.core.SequenceDistanceModel`) whose ``frame`` is
+      usually ``self._build_frame(n_features, kind["stride"])[0]`` and whose
+      ``scaler`` is ``self._scaler(n_features)``; ``kind["supervised"]``
+      says whether the fit has labels. It also rebuilds a saved model;
+    - ``distance_kernel(symmetric=False)``: the distance between encoded
+      sequences as a :class:`sktap.metrics.PairKernel`;
+    - ``_pair_alignment(zx, zy)``: the soft alignment (Lx', Ly') of two
+      encoded sequences, rows summing to ``1 / Lx'``.
+
+    and may change:
+
+    - ``_requires_labels`` (class attribute, default False): True refuses
+      ``fit(X)`` without labels (an unsupervised fit trains the model's
+      ``align`` network with the self-supervised term alone);
+    - ``_self_supervised_settings()``: ``(augment, self_supervised_weight,
+      alignment_weight)`` of a supervised fit; the default ``(False, 0.0,
+      1.0)`` trains with the metric loss alone. A model trained with the
+      self-supervised term needs an ``align`` network, as TAP's;
+    - ``_metric_path(device)``: ``"all_pairs"`` (one padded ``model(x,
+      lengths)`` call per minibatch) or ``"mined"`` (length buckets and
+      hard-pair mining through the model's ``align`` network, TAP only);
+      the default follows ``sktap.get_config()["training_path"]``.
+
+    Estimators of a subclass can be pickled; ``sktap.load`` reads back only
+    the files of sktap's own estimators.
     """
+
+    _parameter_constraints: dict = {
+        "loss": [StrOptions({"triplet", "lifted", "binomial"})],
+        "encoder": [StrOptions({"conv", "mlp"})],
+        "hidden_layer_sizes": [tuple, list],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "downsample": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "scale": ["boolean"],
+        "precision": [StrOptions({"float32", "bfloat16"})],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="neither")],
+        # how minibatches are drawn (the loss needs positives)
+        "samples_per_class": [Interval(Integral, 2, None, closed="left"), None],
+        **common_train_params,
+    }
 
     _requires_labels = False
 
