@@ -16,6 +16,7 @@ PUBLIC_MODULES = [
     "sktap.baselines",
     "sktap.core",
     "sktap.datasets",
+    "sktap.distributed",
     "sktap.few_shot",
     "sktap.functional",
     "sktap.interop",
