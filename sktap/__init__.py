@@ -7,7 +7,7 @@ from ._validation import Sequences
 from .core import TAPNet, TAPTransNet
 from .few_shot import TAPFewShotClassifier
 from .metric_learning import TAPMetricLearner
-from .neighbors import TAPKNeighborsClassifier
+from .neighbors import TAPKNeighborsClassifier, TAPNearestNeighbors
 
 __version__ = "0.1.0.dev0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "TAPFewShotClassifier",
     "TAPKNeighborsClassifier",
     "TAPMetricLearner",
+    "TAPNearestNeighbors",
     "TAPNet",
     "TAPTransNet",
     "__version__",

@@ -17,7 +17,12 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner
+from sktap import (
+    TAPFewShotClassifier,
+    TAPKNeighborsClassifier,
+    TAPMetricLearner,
+    TAPNearestNeighbors,
+)
 from sktap.baselines import (
     DTWFewShotClassifier,
     PrototypeFewShotClassifier,
@@ -34,6 +39,8 @@ ESTIMATORS = [
     TAPMetricLearner(**_LEARNER),
     TAPKNeighborsClassifier(device="cpu"),
     TAPKNeighborsClassifier(device="cpu", metric_learner=TAPMetricLearner(**_LEARNER)),
+    TAPNearestNeighbors(device="cpu"),
+    TAPNearestNeighbors(n_candidates=0.5, random_state=0, device="cpu"),
     SoftDTWMetricLearner(**dict(TINY_SOFT_DTW, batch_size=16)),
     TAPFewShotClassifier(**dict(TINY_FEW_SHOT, n_way=2, n_episodes=2)),
     PrototypeFewShotClassifier(),

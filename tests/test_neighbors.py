@@ -207,11 +207,24 @@ def test_queries_transformed_per_chunk(data, monkeypatch):
     np.testing.assert_array_equal(chunked, full)
 
 
-def test_candidates_cover_all_equals_exact(data, monkeypatch):
+def test_candidates_cover_all_equals_exact(data):
     X, y, Q, _ = data
     exact = TAPKNeighborsClassifier(3, device="cpu").fit(X, y)
+    approx = clone(exact).set_params(n_candidates=len(X), random_state=0).fit(X, y)
+    for query in (Q, None):
+        d_exact, i_exact = exact.kneighbors(query)
+        d, i = approx.kneighbors(query)
+        np.testing.assert_array_equal(i, i_exact)
+        np.testing.assert_allclose(d, d_exact, rtol=1e-5)
+
+
+def test_candidates_are_scored_with_tap_in_bounded_batches(data, monkeypatch):
+    X, y, Q, _ = data
     budget = 0.02
     cells = budget * 2**20 / TAPKernel(None, torch.device("cpu")).bytes_per_cell
+    clf = TAPKNeighborsClassifier(
+        2, n_candidates=6, working_memory=budget, random_state=0, device="cpu"
+    ).fit(X, y)
     batches = []
     paired = TAPKernel.paired
 
@@ -220,27 +233,26 @@ def test_candidates_cover_all_equals_exact(data, monkeypatch):
         return paired(self, x, lx, yy, ly)
 
     monkeypatch.setattr(TAPKernel, "paired", recording)
-    approx = clone(exact).set_params(n_candidates=len(X), working_memory=budget)
-    approx.fit(X, y)
-    for query in (Q, None):
-        d_exact, i_exact = exact.kneighbors(query)
-        d, i = approx.kneighbors(query)
-        np.testing.assert_array_equal(i, i_exact)
-        np.testing.assert_allclose(d, d_exact, rtol=1e-5)
+    dist, ind = clf.kneighbors(Q)
+    # 6 candidates per query, scored pair by pair with TAP, under the bound
+    assert sum(n for n, _ in batches) == 6 * len(Q)
     assert len(batches) > 2 and max(n for n, _ in batches) > 1
     assert all(n == 1 or size <= cells for n, size in batches)
-
-
-def test_few_candidates_are_scored_with_tap(data):
-    X, y, Q, _ = data
-    clf = TAPKNeighborsClassifier(2, n_candidates=4, device="cpu").fit(X, y)
-    dist, ind = clf.kneighbors(Q)
     D = cdist_tap(Q, X)
     np.testing.assert_allclose(dist, np.take_along_axis(D, ind, 1), rtol=1e-5)
-    pooled = np.array([x.mean(axis=0) for x in X])
-    q_pooled = np.array([q.mean(axis=0) for q in Q])
-    near = np.argsort(((q_pooled[:, None] - pooled[None]) ** 2).sum(-1), 1)[:, :4]
+    # the candidates are the ranker's: the nearest in its embedding
+    near = clf.candidate_index_.kneighbors(
+        clf.ranker_.embed(sktap.Sequences(*_padded(Q))), 6, return_distance=False
+    )
     assert all(set(i) <= set(n) for i, n in zip(ind, near))
+
+
+def _padded(seqs):
+    lengths = np.array([len(s) for s in seqs])
+    data = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]))
+    for row, s in zip(data, seqs):
+        row[: len(s)] = s
+    return data, lengths
 
 
 def test_pair_batches_respect_the_bound():
@@ -357,11 +369,11 @@ def test_bad_input_after_fit(data):
         clf.predict([np.ones((4, 3))])
     with pytest.raises(ValueError, match="n_neighbors must be a positive integer"):
         clf.kneighbors(Q, n_neighbors=0)
-    with pytest.raises(ValueError, match=r"larger than the number of training"):
+    with pytest.raises(ValueError, match=r"larger than the number of reference"):
         clf.kneighbors(Q, n_neighbors=25)
-    with pytest.raises(ValueError, match=r"number of other training sequences \(23\)"):
+    with pytest.raises(ValueError, match=r"number of other reference sequences \(23\)"):
         clf.kneighbors(n_neighbors=24)
-    with pytest.raises(ValueError, match="fit again to build the prefilter"):
+    with pytest.raises(ValueError, match="fit again to train the ranker"):
         clf.set_params(n_candidates=3).predict(Q)
 
 
