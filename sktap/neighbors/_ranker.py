@@ -35,7 +35,7 @@ ANCHORS = 300  # references whose distances teach the ranker (at most)
 NEAR = 100  # per anchor: its nearest references by segment means ...
 FAR = 50  # ... and this many random ones
 STEPS = 300  # Adam steps, each on BATCH anchors
-BATCH = 300
+BATCH = 64
 LEARNING_RATE = 1e-2
 
 
@@ -153,20 +153,18 @@ class DistilledRanker:
         )
 
     def _train(self, z, anchors, cands, teacher, gen):
+        # the map is linear: the distance of a pair is |W (z_a - z_c)|, so
+        # the differences are formed once and each step maps a batch of them
+        diffs = z[cands] - z[anchors][:, None]  # (a, c, n_in)
         opt = torch.optim.Adam(self.net_.parameters(), lr=LEARNING_RATE)
-        self.net_.train()
         for _ in range(STEPS):
             pick = torch.randperm(len(anchors), generator=gen)[:BATCH]
-            a, c = anchors[pick], cands[pick]
-            used, inverse = torch.unique(torch.cat([a, c.ravel()]), return_inverse=True)
-            e = self.net_(z[used])
-            ea, ec = e[inverse[: len(a)]], e[inverse[len(a) :]].view(*c.shape, -1)
-            learned = ((ec - ea[:, None]) ** 2).sum(-1).clamp_min(1e-12).sqrt()
+            mapped = self.net_(diffs[pick])  # (b, c, n_in)
+            learned = (mapped**2).sum(-1).clamp_min(1e-12).sqrt()
             loss = _listwise_loss(teacher[pick], learned)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        self.net_.eval()
 
     def _embed(self, z):
         with torch.inference_mode():
