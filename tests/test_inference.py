@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 
 import sktap
 from sktap import TAPFewShotClassifier, TAPKNeighborsClassifier, TAPMetricLearner
@@ -25,6 +26,7 @@ from sktap._engine import (
     inference_net,
     inference_scope,
 )
+from sktap.interop import TAPDistanceTransformer
 from sktap.metrics import cdist_tap
 
 from .conftest import TINY_FEW_SHOT, TINY_LEARNER, requires_cuda
@@ -204,6 +206,42 @@ def test_knn_prepares_its_references_once_per_fit(
     assert spy.moves == []  # and no fitted module moved
     # every tile reads the training set already on the device
     assert tiles and all(t == (torch.Tensor, torch.Tensor) for t in tiles)
+
+
+@pytest.mark.parametrize("symmetric", [False, "divergence"])
+def test_distance_transformer_prepares_its_references_once_per_fit(
+    data, monkeypatch, symmetric
+):
+    X, y, Q = data
+    learner = TAPMetricLearner(**dict(TINY_LEARNER, precision="bfloat16")).fit(X, y)
+    encode = TAPMetricLearner.encode
+    encoded, uploads = [], []
+
+    def counting_encode(self, X, *, name="X"):
+        encoded.append(len(X))
+        return encode(self, X, name=name)
+
+    init = TensorSequences.__init__
+
+    def counting_init(self, seqs, *args, **kwargs):
+        uploads.append(len(seqs))
+        init(self, seqs, *args, **kwargs)
+
+    monkeypatch.setattr(TAPMetricLearner, "encode", counting_encode)
+    monkeypatch.setattr(TensorSequences, "__init__", counting_init)
+    spy = _Spy(monkeypatch, [learner.model_])
+    transformer = TAPDistanceTransformer(
+        FrozenEstimator(learner), symmetric=symmetric, device="cpu"
+    ).fit(X)
+    assert encoded == [len(X)] and spy.copies == ["TAPNet"]  # bfloat16, once
+    first = transformer.transform(Q)
+    encoded.clear()
+    uploads.clear()
+    for _ in range(3):
+        np.testing.assert_array_equal(transformer.transform(Q), first)
+    assert encoded == [len(Q)] * 3  # the references never again
+    assert len(X) not in uploads  # nor uploaded again
+    assert spy.copies == ["TAPNet"] and spy.moves == []  # no copy after fit
 
 
 def test_learner_call_copies_at_most_once(data, monkeypatch):

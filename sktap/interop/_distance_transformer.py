@@ -15,6 +15,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .._engine import (
+    InferenceCache,
+    InferenceContext,
     TAPKernel,
     check_working_memory,
     resolve_device,
@@ -73,12 +75,16 @@ class ReferenceDistances(
         self.n_features_in_ = seqs.n_features
         self.n_samples_fit_ = len(seqs)
         self._n_features_out = len(seqs)
-        self._references = self._encode(seqs)
+        context = InferenceContext()
+        with context.active():
+            self._references = self._encode(seqs)
+        # what transform reuses, prepared once per fit with the model that
+        # encoded the references
+        self._inference = InferenceCache()
+        _, kernel, references = self._prepared(context)
         self._reference_self = None
         if self._form() == "divergence":
-            self._reference_self = self._self_distances(
-                self._kernel(), self._references
-            )
+            self._reference_self = self._self_distances(kernel, references)
         return None
 
     @fit_context(prefer_skip_nested_validation=False)
@@ -115,6 +121,24 @@ class ReferenceDistances(
         learner = self.metric_learner_
         return seqs if learner is None else learner.encode(seqs)
 
+    def _prepared(self, context=None):
+        """``(context, kernel, references)``: the model on the device, the
+        distance and the encoded references uploaded for it, built once per
+        fit (rebuilt when ``symmetric`` or ``device`` changes, and lazily
+        after unpickling)."""
+
+        def build():
+            ctx = context or InferenceContext()
+            with ctx.active():
+                kernel = self._kernel()
+            return ctx, kernel, kernel.upload(self._references)
+
+        return self._inference.get(
+            build,
+            sources=(self._references, self.metric_learner_),
+            settings=(self._form(), resolve_device(self.device)),
+        )
+
     def _kernel(self):
         symmetric = bool(self._form())
         learner = self.metric_learner_
@@ -128,9 +152,10 @@ class ReferenceDistances(
 
     def _reference_matrix(self):
         budget = check_working_memory(self.working_memory)
+        _, kernel, references = self._prepared()
         out = run_form(
-            self._kernel(),
-            self._references,
+            kernel,
+            references,
             None,
             self._form(),
             budget,
@@ -142,13 +167,17 @@ class ReferenceDistances(
 
     def _distances(self, X):
         check_is_fitted(self)
-        Z = self._encode(check_sequences(X, n_features=self.n_features_in_))
+        seqs = check_sequences(X, n_features=self.n_features_in_)
         budget = check_working_memory(self.working_memory)
-        kernel = self._kernel()
-        out = run_tiles(kernel, Z, self._references, budget, self.n_jobs, self.verbose)
-        out = out.astype(np.float64)
-        if self._reference_self is not None:
-            to_divergence(out, self._self_distances(kernel, Z), self._reference_self)
+        context, kernel, references = self._prepared()
+        with context.active():  # queries encoded by the model the fit prepared
+            Z = self._encode(seqs)
+            out = run_tiles(kernel, Z, references, budget, self.n_jobs, self.verbose)
+            out = out.astype(np.float64)
+            if self._reference_self is not None:
+                to_divergence(
+                    out, self._self_distances(kernel, Z), self._reference_self
+                )
         return out
 
     def transform(self, X):

@@ -281,20 +281,29 @@ class _MetricLoss(nn.Module):
 
     def __init__(self, **params):
         super().__init__()
-        self._names = tuple(params)
+        checked = {}
         for name, value in params.items():
             if name == "threshold":
                 value = float(value)
             else:  # alpha, beta > 0; a margin may be 0
                 value = _check_positive(name, value, allow_zero=name == "margin")
-            setattr(self, name, value)
+            checked[name] = value
+        self._params = checked
+        self.__dict__.update(checked)  # readable as attributes, as documented
+
+    def __setattr__(self, name, value):
+        if name in self.__dict__.get("_params", ()):
+            raise AttributeError(
+                f"{type(self).__name__}.{name} is fixed at construction; build a "
+                f"new loss with {name}={value!r}"
+            )
+        super().__setattr__(name, value)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{name}={getattr(self, name)}" for name in self._names)
+        return ", ".join(f"{name}={value}" for name, value in self._params.items())
 
     def forward(self, dist, labels):
-        params = {name: getattr(self, name) for name in self._names}
-        return type(self)._loss(dist, labels, **params)
+        return type(self)._loss(dist, labels, **self._params)
 
 
 class BatchHardTripletLoss(_MetricLoss):
