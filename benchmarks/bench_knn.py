@@ -16,8 +16,9 @@ Methods (all 1-NN):
   ``metric="softdtw"`` (gamma = 1);
 - ``TAPKNeighborsClassifier`` with parameter-free TAP and with a distance
   learned by ``TAPMetricLearner`` with each loss (triplet, lifted,
-  binomial), each exact and with ``n_candidates`` (the mean-frame
-  prefilter).
+  binomial), each exact and with ``n_candidates`` (trained candidates;
+  until sktap replaced it, a mean-frame prefilter: the results in
+  ``docs/benchmarks.md`` say which one they measured).
 
 Columns: test accuracy; MAP of the test queries ranking the training set
 (``sktap.metrics.mean_average_precision``; the prefiltered rows share the
