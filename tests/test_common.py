@@ -25,6 +25,7 @@ from sktap import (
 )
 from sktap.baselines import (
     DTWFewShotClassifier,
+    OTAMFewShotClassifier,
     PrototypeFewShotClassifier,
     SoftDTWMetricLearner,
 )
@@ -34,6 +35,9 @@ from .conftest import TINY_FEW_SHOT, TINY_LEARNER, TINY_SOFT_DTW
 
 # The checks fit dozens of times on up to 300 samples: one epoch, big batches.
 _LEARNER = dict(TINY_LEARNER, batch_size=16)
+# two 2-way episodes; OTAM has no alignment network to size
+_FEW_SHOT = dict(TINY_FEW_SHOT, n_way=2, n_episodes=2)
+_OTAM = {k: v for k, v in _FEW_SHOT.items() if not k.startswith("tap_")}
 
 ESTIMATORS = [
     TAPMetricLearner(**_LEARNER),
@@ -42,7 +46,8 @@ ESTIMATORS = [
     TAPNearestNeighbors(device="cpu"),
     TAPNearestNeighbors(n_candidates=0.5, random_state=0, device="cpu"),
     SoftDTWMetricLearner(**dict(TINY_SOFT_DTW, batch_size=16)),
-    TAPFewShotClassifier(**dict(TINY_FEW_SHOT, n_way=2, n_episodes=2)),
+    TAPFewShotClassifier(**_FEW_SHOT),
+    OTAMFewShotClassifier(**_OTAM),
     PrototypeFewShotClassifier(),
     DTWFewShotClassifier(),
     TAPDistanceTransformer(device="cpu"),

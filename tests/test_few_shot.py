@@ -1,5 +1,7 @@
+import ast
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -7,8 +9,9 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 import sktap
-from sktap import TAPFewShotClassifier
+from sktap import TAPFewShotClassifier, TAPMetricLearner
 from sktap.baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
+from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
 from sktap.few_shot import EpisodeSampler, FrameSelfAttention
 from sktap.few_shot._episodes import PairwiseScorer, run_episodes
 from sktap.few_shot._model import sinusoidal_positions
@@ -390,3 +393,117 @@ def test_tap_kernel_sizes_none_means_what_it_means_for_the_learner():
     sizes = [c.kernel_size for c in clf.model_.align.convs]
     assert sizes == [c.kernel_size for c in learner.model_.align.convs]
     assert sizes == [(5, 5), (5, 5), (3, 3)]
+
+
+# -- the frame encoder, as the metric learner's --------------------------------
+def test_default_encoder_options_keep_the_papers_per_frame_mlp(data):
+    clf = TAPFewShotClassifier(**TINY).fit(*data)
+    assert isinstance(clf.model_.backbone, FrameMLP)
+    assert clf.model_.scaler is None and clf.stride_ == 1
+    params = clf.get_params()
+    assert (params["encoder"], params["scale"], params["precision"]) == (
+        "mlp",
+        False,
+        "float32",
+    )
+
+
+def test_encoder_options_mean_what_they_mean_for_the_learner():
+    rng = np.random.RandomState(0)
+    # long series of 3 classes, far from zero mean and unit scale
+    X = [rng.randn(rng.randint(70, 150), 2) * 30 + 5 * (i % 3) for i in range(12)]
+    y = np.arange(12) % 3
+    options = dict(
+        encoder="conv",
+        hidden_layer_sizes=(8, 8),
+        n_components=6,
+        encoder_kernel_size=3,
+        downsample="auto",
+        scale=True,
+        tap_channels=(4,),
+        tap_kernel_sizes=(3, 3),
+        device="cpu",
+        random_state=0,
+    )
+    clf = TAPFewShotClassifier(n_way=3, n_query=1, n_episodes=1, **options)
+    clf.fit(X, y)
+    learner = TAPMetricLearner(max_epochs=1, **options).fit(X, y)
+    assert clf.stride_ == learner.stride_ == choose_stride(max(map(len, X)), 64) > 1
+    frame, backbone = learner.model_.frame, clf.model_.backbone
+    assert isinstance(backbone, ConvFrameEncoder)
+    assert (backbone.stride, backbone.channels, backbone.kernel_size) == (
+        frame.stride,
+        frame.channels,
+        frame.kernel_size,
+    )
+    shapes = [p.shape for p in backbone.parameters()]
+    assert shapes == [p.shape for p in frame.parameters()]
+    assert isinstance(clf.model_.scaler, ChannelScaler)
+    frames = np.concatenate(X)
+    np.testing.assert_allclose(clf.model_.scaler.mean, frames.mean(0), rtol=1e-6)
+    torch.testing.assert_close(clf.model_.scaler.scale, learner.model_.scaler.scale)
+    Z = clf._embed(sktap._validation.check_sequences(X[:2]))
+    assert Z.lengths.tolist() == [-(-len(x) // clf.stride_) for x in X[:2]]
+
+
+def test_encoder_option_errors(data):
+    X, y = data
+    msg = "one by one and cannot downsample; got downsample=2"
+    with pytest.raises(ValueError, match=f"encoder='mlp' compares frames {msg}"):
+        TAPFewShotClassifier(**TINY, downsample=2).fit(X, y)
+    with pytest.raises(ValueError, match=f"a custom backbone maps frames {msg}"):
+        TAPFewShotClassifier(
+            **TINY, backbone=lambda d: torch.nn.Linear(d, 4), downsample=2
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="The 'precision' parameter"):
+        TAPFewShotClassifier(**TINY, precision="float16").fit(X, y)
+
+
+def test_bfloat16_trains_and_predicts_in_bfloat16(data):
+    X, y = data
+    clf = TAPFewShotClassifier(**TINY, precision="bfloat16").fit(X, y)
+    assert all(np.isfinite(h["loss"]) for h in clf.history_)
+    low = clf.predict_proba(X)
+    high = clf.set_params(precision="float32").predict_proba(X)
+    # the alignment network predicted in bfloat16: close, not equal
+    assert not np.array_equal(low, high)
+    np.testing.assert_allclose(low, high, atol=0.05)
+
+
+def test_save_load_keeps_scaler_and_stride(tmp_path):
+    rng = np.random.RandomState(1)
+    X = [rng.randn(rng.randint(70, 100), 2) * 9 + (i % 3) for i in range(9)]
+    y = np.arange(9) % 3
+    clf = TAPFewShotClassifier(
+        **{**TINY, "encoder": "conv", "scale": True, "n_episodes": 1}
+    ).fit(X, y)
+    assert clf.stride_ == 2
+    clf.save(tmp_path / "clf.sktap")
+    loaded = sktap.load(tmp_path / "clf.sktap")
+    assert loaded.stride_ == 2
+    torch.testing.assert_close(loaded.model_.scaler.mean, clf.model_.scaler.mean)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_the_papers_few_shot_configuration_builds_the_papers_networks():
+    # the configuration as the class docstring documents it
+    doc = TAPFewShotClassifier.__doc__
+    block = re.search(r"PAPER_FEW_SHOT = (\{.*?\n\s*\})", doc, re.S).group(1)
+    paper = ast.literal_eval(block)
+    assert paper["n_episodes"] == 1000 and paper["tap_channels"] == (64, 64)
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(3, 7), 2) + (i % 5) for i in range(30)]
+    y = np.arange(30) % 5
+    clf = TAPFewShotClassifier(
+        **{**paper, "n_episodes": 1, "device": "cpu", "random_state": 0}
+    ).fit(X, y)
+    assert (clf.n_way_, clf.k_shot_, clf.n_query_) == (5, 1, 5)
+    model = clf.model_
+    assert model.scaler is None and model.attention is None and clf.stride_ == 1
+    linears = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (2, 1024),
+        (1024, 8),  # d = 2 widened to 8
+    ]
+    assert model.align.channels == (64, 64)
+    assert model.align.kernel_sizes == (5, 5, 3)

@@ -44,9 +44,12 @@ from ._tiling import (
 )
 from ._topk import mean_pool, merge_topk, sorted_topk
 from ._trainable import (
+    FrameEncoderMixin,
     TrainableMixin,
     alignment_network,
+    alignment_params,
     check_hidden_sizes,
+    frame_encoder_params,
     frame_width,
     refuse_code_params,
 )
@@ -56,6 +59,7 @@ __all__ = [
     "ClassBalancedBatches",
     "Episodes",
     "EpochBatches",
+    "FrameEncoderMixin",
     "InferenceCache",
     "InferenceContext",
     "PairKernel",
@@ -64,6 +68,7 @@ __all__ = [
     "TensorSequences",
     "TrainableMixin",
     "alignment_network",
+    "alignment_params",
     "build_seeded",
     "check_form",
     "check_hidden_sizes",
@@ -75,6 +80,7 @@ __all__ = [
     "classes_state",
     "common_train_params",
     "estimator_state",
+    "frame_encoder_params",
     "frame_width",
     "generator_from",
     "inference_net",

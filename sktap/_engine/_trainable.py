@@ -11,6 +11,13 @@ distinguishes two fits that cannot continue each other, e.g. with or without
 labels) whose modules have ``encode(x, lengths) -> (z, out_lengths)``, and
 ``_extra_fitted_state`` / ``_set_extra_fitted_state`` for its own fitted
 attributes.
+
+It also holds what the metric learners and the few-shot classifier share
+about the network they train, so that a parameter of the same name means
+the same thing in both: :class:`FrameEncoderMixin` (the frame encoder
+``h``, input scaling, downsampling, precision) with its constraints
+``frame_encoder_params``, and the alignment network with
+``alignment_params``.
 """
 
 from __future__ import annotations
@@ -21,16 +28,58 @@ from numbers import Integral
 import numpy as np
 import torch
 
+from .._sklearn_compat import Interval, StrOptions
 from .._validation import Sequences, concat_sequences
-from ..core import TAPNet, TAPTransNet
+from ..core import (
+    ChannelScaler,
+    ConvFrameEncoder,
+    FrameMLP,
+    TAPNet,
+    TAPTransNet,
+    choose_stride,
+)
 from ._device import inference_net, resolve_device
 from ._tensors import TensorSequences, build_seeded, generator_from
 from ._training import TrainingConfig, TrainingState, load_checkpoint, train
 
-__all__ = ["TrainableMixin", "alignment_network", "check_hidden_sizes", "frame_width"]
+__all__ = [
+    "AUTO_TARGET_LENGTH",
+    "FrameEncoderMixin",
+    "TrainableMixin",
+    "alignment_network",
+    "alignment_params",
+    "check_hidden_sizes",
+    "frame_encoder_params",
+    "frame_width",
+]
 
 _MIN_COMPONENTS = 8
 _ENCODE_BATCH = 256
+
+# Longest encoded sequence that downsample="auto" aims at: TAP's cost grows
+# with Lx * Ly, and 64 frames keep a pair's grid at 4,096 cells.
+AUTO_TARGET_LENGTH = 64
+
+#: Constraints of the frame-encoder parameters (:class:`FrameEncoderMixin`).
+frame_encoder_params = {
+    "encoder": [StrOptions({"conv", "mlp"})],
+    "hidden_layer_sizes": [tuple, list],
+    "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
+    "downsample": [
+        StrOptions({"auto"}),
+        Interval(Integral, 1, None, closed="left"),
+    ],
+    "scale": ["boolean"],
+    "precision": [StrOptions({"float32", "bfloat16"})],
+}
+
+#: Constraints of the alignment-network parameters (:func:`alignment_network`).
+alignment_params = {
+    "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
+    "tap_channels": [tuple, list],
+    "tap_kernel_sizes": [tuple, list, None],
+}
 
 
 def frame_width(n_components, n_features) -> int:
@@ -83,6 +132,57 @@ def refuse_code_params(estimator, *names):
                 f"an estimator whose {name} is a callable cannot be saved in "
                 "sktap's safe format (the callable is code); pickle it instead"
             )
+
+
+class FrameEncoderMixin:
+    """The frame encoder ``h`` and what comes with it, from the estimator's
+    parameters ``encoder``, ``hidden_layer_sizes``, ``n_components``,
+    ``encoder_kernel_size``, ``downsample``, ``scale`` and ``precision``
+    (constraints: ``frame_encoder_params``; documented in
+    :class:`sktap.TAPMetricLearner`).
+    """
+
+    def _build_frame(self, n_features, stride):
+        """``(h, width)``: the frame encoder and its output width."""
+        hidden = check_hidden_sizes(self.hidden_layer_sizes)
+        width = frame_width(self.n_components, n_features)
+        if self.encoder == "mlp":
+            if stride != 1:
+                raise ValueError(
+                    "encoder='mlp' compares frames one by one and cannot "
+                    f"downsample; got downsample={self.downsample!r}"
+                )
+            return FrameMLP(n_features, hidden, width), width
+        # a first-layer window at least as wide as the stride reads every step
+        kernel = max(self.encoder_kernel_size, 2 * (stride // 2) + 1)
+        frame = ConvFrameEncoder(
+            n_features, width, channels=hidden, kernel_size=kernel, stride=stride
+        )
+        return frame, width
+
+    def _stride(self, seqs, uses_augment=False):
+        """The encoder's temporal stride for training sequences ``seqs``.
+
+        ``uses_augment``: the fit uses the self-supervised term, whose
+        ground-truth alignments are frame to frame ("auto" is then 1).
+        """
+        if self.downsample != "auto":
+            return int(self.downsample)
+        if uses_augment or self.encoder == "mlp":
+            return 1
+        return choose_stride(int(seqs.lengths.max()), AUTO_TARGET_LENGTH)
+
+    def _scaler(self, n_features):
+        """A :class:`~sktap.core.ChannelScaler` (unfitted) if ``scale``, else None."""
+        return ChannelScaler(n_features) if self.scale else None
+
+    def _low_precision(self) -> bool:
+        """Whether layers train under bfloat16 autocast and predict in bfloat16."""
+        return self.precision == "bfloat16"
+
+    def _network_dtype(self):
+        """The dtype in which the alignment network predicts."""
+        return torch.bfloat16 if self._low_precision() else torch.float32
 
 
 class TrainableMixin:

@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from numbers import Integral
-
-import numpy as np
-import torch
-from scipy.special import softmax
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
-
-from .._engine import (
-    Episodes,
-    SaveMixin,
-    TensorSequences,
-    TrainableMixin,
-    alignment_network,
-    build_seeded,
-    check_hidden_sizes,
-    check_labels,
-    classes_from_state,
-    classes_state,
-    common_train_params,
-    frame_width,
-    refuse_code_params,
-    register,
-    resolve_device,
-)
-from .._sklearn_compat import Interval, StrOptions, fit_context
-from .._validation import Sequences, check_sequences
-from ..core import FrameMLP
-from ._base import EpisodicClassifier
-from ._model import FewShotTAP, FrameSelfAttention, build_backbone
-from ._sampler import EpisodeSampler
-from ._scoring import episode_shape, tap_scorer
-from ._steps import make_episode_step, make_validation
+from .._engine import alignment_network, alignment_params, register
+from ._model import FewShotTAP, FrameSelfAttention
+from ._scoring import tap_scorer
+from ._trained import TorchEpisodicClassifier
 
 __all__ = ["TAPFewShotClassifier"]
 
 
 @register
-class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
+class TAPFewShotClassifier(TorchEpisodicClassifier):
     """Few-shot sequence classification with a learned TAP distance (and SA-TAP).
 
     ``fit`` trains a frame encoder ``h`` and the alignment network ``f``
@@ -57,6 +27,33 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
     After ``fit`` the training data is the support set, so ``predict`` works
     on the training classes; ``set_support`` swaps in novel classes without
     retraining; ``evaluate_episodes`` runs the few-shot test protocol.
+
+    The frame encoder is built by the same code, from parameters of the same
+    names and meanings, as :class:`sktap.TAPMetricLearner`'s (``encoder``,
+    ``hidden_layer_sizes``, ``n_components``, ``encoder_kernel_size``,
+    ``downsample``, ``scale``, ``precision``); the defaults here are still
+    the paper's few-shot setting. The paper's configuration (section 3.3;
+    the values this class has followed so far) is one set of parameters
+    away, whatever the defaults::
+
+        PAPER_FEW_SHOT = {
+            "encoder": "mlp",  # a per-frame MLP h, d -> 1024 -> d'
+            "hidden_layer_sizes": (1024,),
+            "n_components": None,
+            "scale": False,
+            "downsample": 1,
+            "alignment_net": "tapnet",  # TAPNet (64, 64, 1), kernels 5, 5, 3
+            "tap_channels": (64, 64),
+            "tap_kernel_sizes": (5, 5, 3),
+            "n_way": 5,
+            "k_shot": 1,
+            "n_query": 5,
+            "n_episodes": 1000,
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            "weight_decay": 1e-4,
+        }
+        TAPFewShotClassifier(**PAPER_FEW_SHOT)  # self_attention=True: SA-TAP
 
     Parameters
     ----------
@@ -75,18 +72,39 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
         Training episodes, rounded up to a multiple of
         ``validation_interval`` (training runs in rounds of that many).
     backbone : callable or None, default=None
-        Frame encoder ``h``. None: :class:`~sktap.core.FrameMLP`, a
-        per-frame MLP ``d -> hidden_layer_sizes -> n_components`` with ReLU
-        and L2-normalised output. Otherwise ``backbone(d)`` must return a
-        ``torch.nn.Module`` mapping (batch, L, d) to (batch, L, d'); it is
-        trained as built (not re-initialised, so pretrained weights are kept;
-        seed it yourself). Estimators with a custom backbone can be pickled
-        (if the module can) but not saved with ``save``.
+        Frame encoder ``h``. None: the encoder that ``encoder`` names.
+        Otherwise ``backbone(d)`` must return a ``torch.nn.Module`` mapping
+        (batch, L, d) to (batch, L, d'); it is trained as built (not
+        re-initialised, so pretrained weights are kept; seed it yourself)
+        and ``encoder``, ``hidden_layer_sizes``, ``n_components`` and
+        ``encoder_kernel_size`` are ignored. Estimators with a custom
+        backbone can be pickled (if the module can) but not saved with
+        ``save``.
+    encoder : {"conv", "mlp"}, default="mlp"
+        The frame encoder ``h``, as in :class:`sktap.TAPMetricLearner`:
+        "mlp": :class:`~sktap.core.FrameMLP`, the paper's per-frame MLP
+        ``d -> hidden_layer_sizes -> n_components`` with ReLU; "conv":
+        :class:`~sktap.core.ConvFrameEncoder`, 1-D convolutions over time.
+        Both L2-normalise their output frames.
     hidden_layer_sizes : tuple of int, default=(1024,)
-        Hidden widths of the default backbone.
+        Hidden widths (channels) of ``h``.
     n_components : int, optional
-        Output width ``d'`` of the default backbone; None: ``max(d, 8)``
-        (a frame L2-normalised in few dimensions keeps little information).
+        Output width ``d'`` of ``h``; None: ``max(d, 8)`` (a frame
+        L2-normalised in few dimensions keeps little information).
+    encoder_kernel_size : int, default=5
+        Kernel of the convolutional encoder's hidden layers (odd).
+    downsample : "auto" or int, default="auto"
+        Temporal stride of the convolutional encoder. "auto": the smallest
+        stride that brings the longest training series to at most 64
+        frames (1 for the MLP encoder and a custom ``backbone``, which
+        cannot downsample).
+    scale : bool, default=False
+        Standardise each input channel with the mean and standard deviation
+        of the training frames (fitted in ``fit``, saved with the model).
+    precision : {"float32", "bfloat16"}, default="float32"
+        "bfloat16": the encoder's and the alignment network's layers train
+        under autocast in bfloat16 and the network predicts in bfloat16;
+        frame distances, softmax and losses stay in float32.
     self_attention : bool, default=False
         SA-TAP: self-attention over each sequence's frames after ``h``.
     alignment_net : {"tapnet", "trans"} or callable, default="tapnet"
@@ -147,12 +165,16 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
         Index into ``classes_`` of each support sequence.
     n_way_, k_shot_, n_query_ : int
         The episode shape actually trained with.
+    stride_ : int
+        Temporal stride of the encoder (1: no downsampling).
     n_features_in_ : int
         Features per time step.
     history_ : list of dict
-        Per-round logs: mean loss and episode accuracy, ``val_loss`` (1 -
-        validation accuracy), seconds (training and validation) and
-        ``val_seconds`` (validation alone).
+        Per-round logs: mean loss and episode accuracy, ``val_loss`` (the
+        validation *error rate*, 1 - accuracy on the validation episodes:
+        the quantity the training loop minimises to keep the best round),
+        seconds (training and validation) and ``val_seconds`` (validation
+        alone).
 
     Notes
     -----
@@ -190,26 +212,12 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
     """
 
     _parameter_constraints = {
-        "n_way": [Interval(Integral, 2, None, closed="left")],
-        "k_shot": [Interval(Integral, 1, None, closed="left")],
-        "n_query": [Interval(Integral, 1, None, closed="left")],
-        "n_episodes": [Interval(Integral, 1, None, closed="left")],
-        "backbone": [callable, None],
-        "hidden_layer_sizes": [tuple, list],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        **TorchEpisodicClassifier._parameter_constraints,
         "self_attention": ["boolean"],
-        "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
-        "tap_channels": [tuple, list],
-        "tap_kernel_sizes": [tuple, list, None],
-        "optimizer": [StrOptions({"adam", "sgd"})],
-        "validation_interval": [Interval(Integral, 1, None, closed="left")],
-        "n_validation_episodes": [Interval(Integral, 1, None, closed="left")],
-        **{
-            k: v
-            for k, v in common_train_params.items()
-            if k not in ("batch_size", "max_epochs")
-        },
+        **alignment_params,
     }
+
+    _code_params = ("alignment_net",)
 
     def __init__(
         self,
@@ -219,8 +227,13 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
         n_query=5,
         n_episodes=1000,
         backbone=None,
+        encoder="mlp",
         hidden_layer_sizes=(1024,),
         n_components=None,
+        encoder_kernel_size=5,
+        downsample="auto",
+        scale=False,
+        precision="float32",
         self_attention=False,
         alignment_net="tapnet",
         tap_channels=(64, 64),
@@ -244,8 +257,13 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
         self.n_query = n_query
         self.n_episodes = n_episodes
         self.backbone = backbone
+        self.encoder = encoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_components = n_components
+        self.encoder_kernel_size = encoder_kernel_size
+        self.downsample = downsample
+        self.scale = scale
+        self.precision = precision
         self.self_attention = self_attention
         self.alignment_net = alignment_net
         self.tap_channels = tap_channels
@@ -265,19 +283,7 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
         self.checkpoint_path = checkpoint_path
 
     # -- model -----------------------------------------------------------
-    def _optimizer_name(self):
-        return self.optimizer
-
-    def _build_model(self, n_features, kind=None, generator=None):
-        def seeded(factory):
-            return factory() if generator is None else build_seeded(factory, generator)
-
-        if self.backbone is None:
-            hidden = check_hidden_sizes(self.hidden_layer_sizes)
-            width = frame_width(self.n_components, n_features)
-            backbone = seeded(lambda: FrameMLP(n_features, hidden, width))
-        else:  # trained as built: a pretrained backbone keeps its weights
-            backbone, width = build_backbone(self.backbone, n_features)
+    def _build_head(self, n_features, width, seeded):
         attention = None
         if self.self_attention:
             attention = seeded(lambda: FrameSelfAttention(width))
@@ -286,151 +292,10 @@ class TAPFewShotClassifier(SaveMixin, TrainableMixin, EpisodicClassifier):
                 self.alignment_net, width, self.tap_channels, self.tap_kernel_sizes
             )
         )
-        return FewShotTAP(backbone, attention, align)
+        return attention, align
 
-    def _new_model(self, n_features, kind, generator):
-        return self._build_model(n_features, kind, generator)
+    def _new_network(self, backbone, attention, head, scaler):
+        return FewShotTAP(backbone, attention, head, scaler)
 
-    # -- fit -------------------------------------------------------------
-    def _split_classes(self, n_classes, rng):
-        """Class indices ``(train, validation)``."""
-        if not self.validation_fraction:
-            return np.arange(n_classes), np.arange(0)
-        n_val = math.ceil(self.validation_fraction * n_classes)
-        if n_val < 2 or n_classes - n_val < 2:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} of {n_classes} "
-                f"classes leaves {n_classes - n_val} to train and {n_val} to "
-                "validate; each side needs at least 2 classes"
-            )
-        perm = rng.permutation(n_classes)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-    @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train episodically on ``(X, y)``; the data becomes the support set.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
-        y : array-like of shape (n_ts,)
-            At least 2 classes of at least 2 sequences each.
-
-        Returns
-        -------
-        self
-        """
-        seqs = check_sequences(X)
-        self._require_y(y)
-        classes, codes = check_labels(y, len(seqs))
-        rng = check_random_state(self.random_state)
-        device = resolve_device(self.device)
-        train_cls, val_cls = self._split_classes(len(classes), rng)
-        train_idx = np.flatnonzero(np.isin(codes, train_cls))
-        shape = episode_shape(
-            classes[codes[train_idx]], self.n_way, self.k_shot, self.n_query, "training"
-        )
-        model = self._start_model(seqs.n_features, None, rng)
-        # Episodes come from the loop's own RNG, whose state it records after
-        # every round: a resumed fit then replays the episodes of the
-        # uninterrupted run.
-        sampler = EpisodeSampler(codes[train_idx], *shape, random_state=rng)
-        step = make_episode_step(
-            model, TensorSequences(seqs.take(train_idx), device), sampler.n_way
-        )
-        validate = None
-        if len(val_cls):
-            val_idx = np.flatnonzero(np.isin(codes, val_cls))
-            validate = self._make_validation(
-                model, seqs.take(val_idx), classes[codes[val_idx]], rng, device
-            )
-        # one loop "epoch" is a round of validation_interval episodes
-        interval = min(self.validation_interval, self.n_episodes)
-        self._train_model(
-            model,
-            None,
-            seqs.n_features,
-            Episodes(sampler, interval),
-            step,
-            rng,
-            max_epochs=math.ceil(self.n_episodes / interval),
-            validate=validate,
-            device=device,
-        )
-        self.n_way_, self.k_shot_, self.n_query_ = shape
-        self._store_support(seqs, y)
-        return self
-
-    def _make_validation(self, model, seqs, labels, rng, device):
-        shape = episode_shape(
-            labels, self.n_way, self.k_shot, self.n_query, "validation"
-        )
-        seed = rng.randint(2**31 - 1)
-        return make_validation(
-            lambda: self._encode(seqs, model, device),
-            model,
-            labels,
-            shape,
-            seed,
-            self.n_validation_episodes,
-            device,
-        )
-
-    # -- scoring (used by predict and evaluate_episodes) -----------------
-    def _check_ready(self):
-        check_is_fitted(self, "model_")
-
-    def _expected_features(self):
-        check_is_fitted(self, "model_")
-        return self.n_features_in_
-
-    def _embed(self, seqs):
-        return self._encode(seqs)
-
-    def _make_scorer(self, Z):
-        return tap_scorer(self.model_, Z, resolve_device(self.device))
-
-    def predict_proba(self, X):
-        """Class probabilities: softmax of ``k_shot_`` times the mean class scores.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_ts, sz, d) or (n_ts, sz), or list of (L_i, d)
-
-        Returns
-        -------
-        ndarray of shape (n_ts, n_classes)
-            Columns in ``classes_`` order.
-        """
-        scores = self._class_scores(X)
-        return softmax(self.k_shot_ * scores, axis=1)
-
-    # -- persistence -----------------------------------------------------
-    def save(self, path):
-        if self.backbone is not None:
-            raise ValueError(
-                "an estimator with a custom backbone cannot be saved in sktap's "
-                "safe format (the backbone is code); pickle it instead, or save "
-                "model_.state_dict() and rebuild"
-            )
-        refuse_code_params(self, "alignment_net")
-        super().save(path)
-
-    save.__doc__ = SaveMixin.save.__doc__
-
-    def _extra_fitted_state(self):
-        return {
-            "episode_shape": [int(self.n_way_), int(self.k_shot_), int(self.n_query_)],
-            "classes": classes_state(self.classes_),
-            "support_data": torch.as_tensor(self.support_.data),
-            "support_lengths": torch.as_tensor(self.support_.lengths),
-            "support_labels": torch.as_tensor(self.support_labels_),
-        }
-
-    def _set_extra_fitted_state(self, state):
-        self.n_way_, self.k_shot_, self.n_query_ = state["episode_shape"]
-        self.classes_ = classes_from_state(state["classes"])
-        self.support_ = Sequences(
-            state["support_data"].numpy(), state["support_lengths"].numpy()
-        )
-        self.support_labels_ = state["support_labels"].numpy()
+    def _scorer(self, model, Z, device):
+        return tap_scorer(model, Z, device, self._network_dtype())

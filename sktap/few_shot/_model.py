@@ -1,4 +1,5 @@
-"""The few-shot TAP model: frame encoder, optional self-attention (SA-TAP), TAPNet."""
+"""The few-shot models: scaler, frame encoder, optional self-attention (SA-TAP),
+and a distance (TAP with its alignment network here; OTAM in the baselines)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from torch import nn
 
 from ..core import encode_frames, frame_mask, mask_frames, tap_pairwise
 
-__all__ = ["FewShotTAP", "FrameSelfAttention", "build_backbone", "sinusoidal_positions"]
+__all__ = [
+    "FewShotModel",
+    "FewShotTAP",
+    "FrameSelfAttention",
+    "build_backbone",
+    "sinusoidal_positions",
+]
 
 
 def sinusoidal_positions(length, dim, *, device=None, dtype=torch.float32):
@@ -68,30 +75,56 @@ class FrameSelfAttention(nn.Module):
         return mask_frames(out, lengths)
 
 
-class FewShotTAP(nn.Module):
+class FewShotModel(nn.Module):
+    """Scaler, frame encoder and optional self-attention; a subclass scores pairs.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        The frame encoder (see :func:`~sktap.core.encode_frames`): maps
+        frames (n, L, d) to (n, L, d'), or ``(x, lengths)`` to ``(z,
+        out_lengths)`` when it declares ``returns_lengths = True``.
+    attention : FrameSelfAttention or None
+    scaler : ChannelScaler or None
+        Input standardisation applied before ``backbone``.
+    """
+
+    def __init__(self, backbone, attention=None, scaler=None):
+        super().__init__()
+        self.backbone = backbone
+        self.attention = attention
+        self.scaler = scaler
+
+    def encode(self, x, lengths):
+        """``(z, lengths)``: frame embeddings (n, L', d'), zero beyond each length."""
+        x, lengths = encode_frames(self.scaler, x, lengths)
+        z, lengths = encode_frames(self.backbone, x, lengths)
+        if self.attention is not None:
+            z = self.attention(z, lengths)
+        return z, lengths
+
+    def pair_scores(self, zq, lq, zs, ls):
+        """Scores (n_q, n_s) of every query against every support, higher is
+        closer: ``-d(q, s) - d(s, q)`` for the model's distance ``d``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class FewShotTAP(FewShotModel):
     """Frame encoder, optional self-attention, and the TAP alignment network.
 
     Parameters
     ----------
     backbone : torch.nn.Module
-        Maps frames (n, L, d) to (n, L, d').
+        Maps frames (n, L, d) to (n, L, d') (see :class:`FewShotModel`).
     attention : FrameSelfAttention or None
     align : torch.nn.Module
         Alignment network such as :class:`sktap.TAPNet`.
+    scaler : ChannelScaler or None
     """
 
-    def __init__(self, backbone, attention, align):
-        super().__init__()
-        self.backbone = backbone
-        self.attention = attention
+    def __init__(self, backbone, attention, align, scaler=None):
+        super().__init__(backbone, attention, scaler)
         self.align = align
-
-    def encode(self, x, lengths):
-        """``(z, lengths)``: frame embeddings (n, L', d'), zero beyond each length."""
-        z, lengths = encode_frames(self.backbone, x, lengths)
-        if self.attention is not None:
-            z = self.attention(z, lengths)
-        return z, lengths
 
     def pair_scores(self, zq, lq, zs, ls):
         """``-tap(q, s) - tap(s, q)`` for every query and support (n_q, n_s).

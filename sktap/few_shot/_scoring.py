@@ -1,10 +1,11 @@
-"""Helpers of TAPFewShotClassifier: episode shapes, frame encoding, TAP scores."""
+"""Helpers of the trained few-shot classifiers: episode shapes, TAP scores."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import torch
 
 from .._engine import TAPKernel, check_working_memory, inference_scope, run_tiles
 from .._validation import Sequences
@@ -60,16 +61,16 @@ def _finite(d):
     return d.astype(np.float64)
 
 
-def tap_scorer(model, Z: Sequences, device) -> PairwiseScorer:
+def tap_scorer(model, Z: Sequences, device, dtype=torch.float32) -> PairwiseScorer:
     """Class scores from ``-tap(q, s) - tap(s, q)`` over embedded sequences ``Z``.
 
     One inference context for the scorer: ``model.align`` made ready on
-    ``device`` once (never moved itself) and ``Z`` uploaded once, whatever
-    the number of episodes scored.
+    ``device`` in ``dtype`` once (never moved itself) and ``Z`` uploaded
+    once, whatever the number of episodes scored.
     """
     with inference_scope():  # both kernels share one copy of the network
-        both_ways = TAPKernel(model.align, device, symmetric=True)
-        one_way = TAPKernel(model.align, device)
+        both_ways = TAPKernel(model.align, device, dtype, symmetric=True)
+        one_way = TAPKernel(model.align, device, dtype)
     refs = one_way.upload(Z)
 
     def pair_scores(a, b):

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from numbers import Real
 
-import torch
-
 from .._engine import (
     SaveMixin,
     TAPKernel,
     alignment_network,
+    alignment_params,
     refuse_code_params,
     register,
     resolve_device,
 )
-from .._sklearn_compat import Interval, StrOptions
+from .._sklearn_compat import Interval
 from ..core import TAPModel
 from ..metrics._pairwise import pair_alignment, pair_tensors
 from ._trained import TorchMetricLearner
@@ -215,9 +214,7 @@ class TAPMetricLearner(TorchMetricLearner):
 
     _parameter_constraints = {
         **TorchMetricLearner._parameter_constraints,
-        "alignment_net": [StrOptions({"tapnet", "trans"}), callable],
-        "tap_channels": [tuple, list],
-        "tap_kernel_sizes": [tuple, list, None],
+        **alignment_params,
         "augment": ["boolean"],
         "self_supervised_weight": [Interval(Real, 0, None, closed="left")],
         "alignment_weight": [Interval(Real, 0, None, closed="left")],
@@ -307,9 +304,11 @@ class TAPMetricLearner(TorchMetricLearner):
     # -- the learned distance (the contract) ----------------------------
     def distance_kernel(self, *, symmetric=False):
         """Learned TAP between encoded sequences, as a tile kernel."""
-        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
         return TAPKernel(
-            self.model_.align, resolve_device(self.device), dtype, symmetric
+            self.model_.align,
+            resolve_device(self.device),
+            self._network_dtype(),
+            symmetric,
         )
 
     def _pair_alignment(self, zx, zy):

@@ -12,31 +12,28 @@ from .._config import get_config
 from .._engine import (
     ClassBalancedBatches,
     EpochBatches,
+    FrameEncoderMixin,
     SaveMixin,
     TensorSequences,
     TrainableMixin,
-    check_hidden_sizes,
     check_labels,
     common_train_params,
-    frame_width,
+    frame_encoder_params,
     resolve_device,
     split_validation,
 )
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from .._validation import check_sequences
-from ..core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
 from ..losses import get_metric_loss
 from ._base import SequenceMetricLearner
 from ._steps import make_train_step, make_validation, training_path
 
 __all__ = ["TorchMetricLearner"]
 
-# Longest encoded sequence that downsample="auto" aims at: TAP's cost grows
-# with Lx * Ly, and 64 frames keep a pair's grid at 4,096 cells.
-AUTO_TARGET_LENGTH = 64
 
-
-class TorchMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
+class TorchMetricLearner(
+    SaveMixin, FrameEncoderMixin, TrainableMixin, SequenceMetricLearner
+):
     """Base of the metric learners that sktap's training loop trains.
 
     It meets the :class:`SequenceMetricLearner` contract for a torch model
@@ -85,16 +82,8 @@ class TorchMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
 
     _parameter_constraints: dict = {
         "loss": [StrOptions({"triplet", "lifted", "binomial"})],
-        "encoder": [StrOptions({"conv", "mlp"})],
-        "hidden_layer_sizes": [tuple, list],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "downsample": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "scale": ["boolean"],
-        "precision": [StrOptions({"float32", "bfloat16"})],
+        # the frame encoder h, shared with the few-shot classifier
+        **frame_encoder_params,
         "margin": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="neither")],
@@ -117,36 +106,6 @@ class TorchMetricLearner(SaveMixin, TrainableMixin, SequenceMetricLearner):
         ``sktap.get_config()["training_path"]``, resolved for the device
         (see :func:`sktap.set_config`)."""
         return training_path(get_config()["training_path"], device)
-
-    # -- the frame encoder h (shared by every learner) --------------------
-    def _build_frame(self, n_features, stride):
-        """``(h, width)``: the frame encoder and its output width."""
-        hidden = check_hidden_sizes(self.hidden_layer_sizes)
-        width = frame_width(self.n_components, n_features)
-        if self.encoder == "mlp":
-            if stride != 1:
-                raise ValueError(
-                    "encoder='mlp' compares frames one by one and cannot "
-                    f"downsample; got downsample={self.downsample!r}"
-                )
-            return FrameMLP(n_features, hidden, width), width
-        # a first-layer window at least as wide as the stride reads every step
-        kernel = max(self.encoder_kernel_size, 2 * (stride // 2) + 1)
-        frame = ConvFrameEncoder(
-            n_features, width, channels=hidden, kernel_size=kernel, stride=stride
-        )
-        return frame, width
-
-    def _stride(self, seqs, uses_augment):
-        if self.downsample != "auto":
-            return int(self.downsample)
-        if uses_augment or self.encoder == "mlp":
-            # the augmentations' ground-truth alignments are frame to frame
-            return 1
-        return choose_stride(int(seqs.lengths.max()), AUTO_TARGET_LENGTH)
-
-    def _scaler(self, n_features):
-        return ChannelScaler(n_features) if self.scale else None
 
     def _metric_loss(self):
         kwargs = {
