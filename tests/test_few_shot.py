@@ -253,12 +253,12 @@ def test_validation_keeps_best_round(data):
         n_validation_episodes=3,
         callback=remember,
     ).fit(X, y)
-    assert len(clf.history_) == 3 and all("val_loss" in h for h in clf.history_)
+    assert len(clf.history_) == 3 and all("val_accuracy" in h for h in clf.history_)
     assert clf.classes_.tolist() == list(range(8))  # support = all training data
-    # the best round's weights were kept (the first of equal losses: only a
-    # strictly lower one counts as better), not the last round's
-    val = [h["val_loss"] for h in clf.history_]
-    best = int(np.argmin(val)) + 1
+    # the best round's weights were kept (the first of equal accuracies:
+    # only a strictly higher one counts as better), not the last round's
+    val = [h["val_accuracy"] for h in clf.history_]
+    best = int(np.argmax(val)) + 1
     assert best < len(val)
     assert same_weights(weights_of(clf), seen[best])
     assert not same_weights(weights_of(clf), seen[len(val)])

@@ -221,8 +221,14 @@ class TrainableMixin:
         """The optimiser to train with: Adam, unless a subclass offers a choice."""
         return "adam"
 
+    def _monitor(self) -> dict:
+        """Which validation log picks the best epoch: the lowest ``val_loss``,
+        unless a subclass validates by another measure."""
+        return {"monitor": "val_loss", "higher_is_better": False}
+
     def _training_config(self, max_epochs) -> TrainingConfig:
         return TrainingConfig(
+            **self._monitor(),
             max_epochs=max_epochs,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,

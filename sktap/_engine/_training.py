@@ -44,6 +44,9 @@ class TrainingConfig:
     optimizer: str = "adam"
     n_iter_no_change: int | None = None
     keep_best: bool = True
+    # the validation log that decides the best epoch, and its direction
+    monitor: str = "val_loss"
+    higher_is_better: bool = False
     verbose: int = 0
     callback: object = None
     checkpoint_path: str | None = None
@@ -249,14 +252,20 @@ def _run_epoch(model, optimizer, train_step, source, rng, verbose, epoch):
 
 
 def _track_best(state, logs, config):
-    """Update the best monitored loss; return ``(improved, stop)``.
+    """Update the best monitored value; return ``(improved, stop)``.
 
-    The monitored loss is the validation loss when there is one, else the
-    training loss. Keeping the best weights (``keep_best``, with a
-    validation set) and stopping early (``n_iter_no_change``) are separate
-    decisions made from the same bookkeeping.
+    The monitored value is the validation log ``config.monitor`` when there
+    is one (negated when higher is better, so that lower is always better
+    in ``state.best_loss``), else the training loss. Keeping the best
+    weights (``keep_best``, with a validation set) and stopping early
+    (``n_iter_no_change``) are separate decisions made from the same
+    bookkeeping.
     """
-    monitored = logs.get("val_loss", logs["loss"])
+    if config.monitor in logs:
+        sign = -1.0 if config.higher_is_better else 1.0
+        monitored = sign * logs[config.monitor]
+    else:
+        monitored = logs["loss"]
     improved = monitored < state.best_loss - 1e-12
     if improved:
         state.best_loss = monitored
@@ -323,7 +332,11 @@ def train(estimator, model, train_step, batches, config, rng, state, validate=No
                 model.eval()
                 val_start = time.perf_counter()
                 with torch.no_grad():
-                    logs["val_loss"] = float(validate())
+                    result = validate()  # a float (val_loss) or a dict of logs
+                if isinstance(result, dict):
+                    logs.update({k: float(v) for k, v in result.items()})
+                else:
+                    logs["val_loss"] = float(result)
                 logs["val_seconds"] = time.perf_counter() - val_start
             logs = {"epoch": epoch, **logs, "seconds": time.perf_counter() - start}
             state.epoch = epoch

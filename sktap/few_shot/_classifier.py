@@ -170,11 +170,10 @@ class TAPFewShotClassifier(TorchEpisodicClassifier):
     n_features_in_ : int
         Features per time step.
     history_ : list of dict
-        Per-round logs: mean loss and episode accuracy, ``val_loss`` (the
-        validation *error rate*, 1 - accuracy on the validation episodes:
-        the quantity the training loop minimises to keep the best round),
-        seconds (training and validation) and ``val_seconds`` (validation
-        alone).
+        Per-round logs: mean loss and episode accuracy, ``val_accuracy``
+        (accuracy on the validation episodes: the most accurate round is
+        kept), seconds (training and validation) and ``val_seconds``
+        (validation alone).
 
     Notes
     -----

@@ -41,17 +41,17 @@ def make_episode_step(model, data, n_way, precision="float32"):
 
 
 def make_validation(encode, scorer, labels, shape, seed, n_episodes):
-    """``validate() -> 1 - accuracy`` on the same held-out episodes every round.
+    """``validate() -> {"val_accuracy": a}`` on the same held-out episodes
+    every round.
 
     ``encode()`` gives the held-out sequences encoded by the current model,
     ``scorer(Z)`` a scorer over them (see :mod:`sktap.few_shot._episodes`).
-    The training loop keeps the round with the lowest returned value, i.e.
-    the most accurate one.
+    The training loop keeps the most accurate round.
     """
 
     def validate():
         sampler = EpisodeSampler(labels, *shape, random_state=seed)
         accuracy, _ = run_episodes(scorer(encode()), sampler, n_episodes)
-        return 1.0 - accuracy
+        return {"val_accuracy": accuracy}
 
     return validate

@@ -97,6 +97,10 @@ class TorchEpisodicClassifier(
     _code_params: tuple = ()
 
     # -- model -----------------------------------------------------------
+    def _monitor(self):
+        # validation counts correct answers on held-out episodes
+        return {"monitor": "val_accuracy", "higher_is_better": True}
+
     def _optimizer_name(self):
         return self.optimizer
 
