@@ -173,19 +173,27 @@ class TAPNearestNeighbors(NeighborsBase):
         if sort_results and not return_distance:
             raise ValueError("return_distance must be True if sort_results is True.")
         refs, budget, exclude_self, n, chunks = self._each_chunk(X)
-        hits = [[] for _ in range(n)]
+        qs, ds, cs = [], [], []  # the hits of every tile, as flat arrays
         for q_idx, queries in chunks:
             for rows, cols, block in self._tiles(refs, queries, budget):
                 block = block.astype(np.float64)
                 if exclude_self:
                     block[q_idx[rows][:, None] == cols[None, :]] = np.inf
-                for a, b in zip(*np.nonzero(block <= r)):
-                    hits[q_idx[rows[a]]].append((block[a, b], cols[b]))
+                a, b = np.nonzero(block <= r)
+                qs.append(q_idx[rows[a]])
+                ds.append(block[a, b])
+                cs.append(cols[b])
+        q = np.concatenate([*qs, np.empty(0, np.int64)]).astype(np.int64)
+        d = np.concatenate([*ds, np.empty(0)])
+        c = np.concatenate([*cs, np.empty(0, np.int64)]).astype(np.int64)
+        # by query, then distance (sort_results) or reference index
+        order = np.lexsort((c, d, q) if sort_results else (d, c, q))
+        q, d, c = q[order], d[order], c[order]
+        bounds = np.searchsorted(q, np.arange(n + 1))
         dist, ind = np.empty(n, dtype=object), np.empty(n, dtype=object)
-        for q, found in enumerate(hits):
-            found = sorted(found) if sort_results else sorted(found, key=lambda h: h[1])
-            dist[q] = np.array([h[0] for h in found], dtype=np.float64)
-            ind[q] = np.array([h[1] for h in found], dtype=np.int64)
+        for i in range(n):
+            dist[i] = d[bounds[i] : bounds[i + 1]]
+            ind[i] = c[bounds[i] : bounds[i + 1]]
         return (dist, ind) if return_distance else ind
 
     def radius_neighbors_graph(
