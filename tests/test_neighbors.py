@@ -240,11 +240,20 @@ def test_candidates_are_scored_with_tap_in_bounded_batches(data, monkeypatch):
     assert all(n == 1 or size <= cells for n, size in batches)
     D = cdist_tap(Q, X)
     np.testing.assert_allclose(dist, np.take_along_axis(D, ind, 1), rtol=1e-5)
-    # the candidates are the ranker's: the nearest in its embedding
-    near = clf.candidate_index_.kneighbors(
-        clf.ranker_.embed(sktap.Sequences(*_padded(Q))), 6, return_distance=False
-    )
+    # the candidates are the 6 of the ranker's shortlist (here every
+    # reference: 10 x 6 > 24) with the lowest nearest-frame score
+    w = clf.ranker_.position_weight_
+    near = np.argsort([[_frame_score(q, x, w) for x in X] for q in Q], 1)[:, :6]
     assert all(set(i) <= set(n) for i, n in zip(ind, near))
+
+
+def _frame_score(q, x, w):
+    """mean over q's frames of min over x's of distance + w * position gap."""
+    D = np.sqrt(((q[:, None] - x[None]) ** 2).sum(-1))
+    P = np.abs(
+        np.arange(1, len(q) + 1)[:, None] / len(q) - np.arange(1, len(x) + 1) / len(x)
+    )
+    return (D + w * P).min(1).mean()
 
 
 def _padded(seqs):

@@ -11,8 +11,9 @@ from sklearn.neighbors import NearestNeighbors
 
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner, TAPNearestNeighbors
-from sktap._engine import TAPKernel
+from sktap._engine import TAPKernel, TensorSequences
 from sktap.metrics import cdist_tap
+from sktap.neighbors._frames import frame_scores
 from sktap.neighbors._ranker import DistilledRanker, segment_means
 
 from .conftest import TINY_LEARNER
@@ -133,6 +134,83 @@ def test_ranker_learns_to_rank_like_the_distance():
     assert recall(ranker.embedding_) > recall(plain) + 0.02
 
 
+def _nearest_frames(q, x, w):
+    """The score by brute force: each frame of q to its nearest in x."""
+    D = np.sqrt(((q[:, None] - x[None]) ** 2).sum(-1))
+    iq, ix = np.arange(1, len(q) + 1) / len(q), np.arange(1, len(x) + 1) / len(x)
+    return (D + w * np.abs(iq[:, None] - ix[None])).min(1).mean()
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_frame_scores_match_brute_force(data, symmetric, weight):
+    X, _, Q = data
+    cpu = torch.device("cpu")
+    refs = TensorSequences(sktap.Sequences(*_padded(X)), cpu)
+    queries = TensorSequences(sktap.Sequences(*_padded(Q)), cpu)
+    cand = np.random.RandomState(0).randint(0, len(X), size=(len(Q), 9))
+    # a bound of 0.002 MiB splits each query's candidates into several steps
+    got = frame_scores(queries, refs, cand, weight, symmetric, 0.002)
+    want = np.array(
+        [
+            [_nearest_frames(Q[i], X[j], weight) for j in row]
+            for i, row in enumerate(cand)
+        ]
+    )
+    if symmetric:
+        want = (
+            want
+            + np.array(
+                [
+                    [_nearest_frames(X[j], Q[i], weight) for j in row]
+                    for i, row in enumerate(cand)
+                ]
+            )
+        ) / 2
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_position_weight_follows_the_teacher(weight):
+    """A teacher that ranks by the frame score of weight w gets w back."""
+    from sktap.neighbors._ranker import _best_position_weight
+
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(5, 30), 2).cumsum(0) for _ in range(60)]
+    refs = sktap.Sequences(*_padded(X))
+    tensors = TensorSequences(refs, torch.device("cpu"))
+    anchors = np.arange(20)
+    cands = np.array([rng.choice(np.setdiff1d(np.arange(60), a), 40) for a in anchors])
+    teacher = np.array(
+        [
+            [_nearest_frames(X[a], X[j], weight) for j in row]
+            for a, row in zip(anchors, cands)
+        ]
+    )
+    chosen = _best_position_weight(refs, tensors, anchors, cands, teacher, False, 8.0)
+    assert chosen == weight
+
+
+def test_nearest_frame_score_bounds_tap_from_below(data):
+    """Each alignment row sums to 1/Lx: TAP >= mean_i min_j D[i, j]."""
+    X, y, Q = data
+    learner = TAPMetricLearner(**TINY_LEARNER).fit(X, y)
+    for D, (zq, zx) in [
+        (cdist_tap(Q, X), (Q, X)),
+        (learner.pairwise_distances(Q, X), _encoded(learner, Q, X)),
+    ]:
+        bound = np.array([[_nearest_frames(q, x, 0.0) for x in zx] for q in zq])
+        assert np.all(bound <= D + 1e-5) and np.all(bound > 0.05 * D)
+
+
+def _encoded(learner, Q, X):
+    zq, zx = learner.encode(Q), learner.encode(X)
+    return (
+        [d[:n] for d, n in zip(zq.data, zq.lengths)],
+        [d[:n] for d, n in zip(zx.data, zx.lengths)],
+    )
+
+
 def _padded(seqs):
     lengths = np.array([len(s) for s in seqs])
     out = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]))
@@ -160,6 +238,7 @@ def test_candidates_survive_save_load_and_threads(data, tmp_path):
     path = tmp_path / "knn.skt"
     clf.save(path)
     again = sktap.load(path)
+    assert again.ranker_.position_weight_ == clf.ranker_.position_weight_
     np.testing.assert_array_equal(again.kneighbors(Q)[1], ind)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).kneighbors(Q)[1], ind)
     with ThreadPoolExecutor(4) as pool:
@@ -169,6 +248,36 @@ def test_candidates_survive_save_load_and_threads(data, tmp_path):
         np.testing.assert_array_equal(d, dist)
     refit = clone(clf).fit(X, y)  # the same random_state: the same ranker
     np.testing.assert_array_equal(refit.kneighbors(Q)[1], ind)
+
+
+def test_shortlist_is_reranked_by_frames_before_tap(data, monkeypatch):
+    """2 candidates of 30: the index shortlists 20, the frame score keeps 2."""
+    from sktap.neighbors import _base
+
+    X, _, Q = data
+    nn = TAPNearestNeighbors(1, n_candidates=2, random_state=0, device="cpu").fit(X)
+    seen = []
+    rerank = _base.top_by_frames
+
+    def recording(queries, refs, cand, missing, m, *args):
+        out = rerank(queries, refs, cand, missing, m, *args)
+        seen.append((cand.copy(), out[0]))
+        return out
+
+    monkeypatch.setattr(_base, "top_by_frames", recording)
+    _, ind = nn.kneighbors(Q)
+    ((shortlist, kept),) = seen
+    assert shortlist.shape == (len(Q), 20) and kept.shape == (len(Q), 2)
+    order = np.argsort([len(q) for q in Q], kind="stable")  # queries go by length
+    Q, ind = [Q[i] for i in order], ind[order]
+    near = nn.candidate_index_.kneighbors(
+        nn.ranker_.embed(sktap.Sequences(*_padded(Q))), 20, return_distance=False
+    )
+    np.testing.assert_array_equal(np.sort(shortlist, 1), np.sort(near, 1))
+    w = nn.ranker_.position_weight_
+    for q, row, k, i in zip(Q, shortlist, kept, ind):
+        scores = [_nearest_frames(q, X[j], w) for j in row]
+        assert set(k) == set(row[np.argsort(scores)[:2]]) and i[0] in k
 
 
 def test_callable_weights(data):
@@ -199,6 +308,16 @@ def test_faiss_index(data):
     hnsw = pickle.loads(pickle.dumps(FaissIndex(ef_search=64).fit(V)))
     got = hnsw.kneighbors(V[:20], 5, return_distance=False)
     assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(got, want)]) > 0.9
+    hnsw.kneighbors(V[:2], 150, return_distance=False)  # a wider search ...
+    assert hnsw.index_.hnsw.efSearch == 16  # ... leaves the fitted graph as built
+    with pytest.raises(ValueError, match="NaN"):
+        flat.kneighbors(np.full((1, 16), np.nan), 2)
+    with pytest.raises(ValueError, match="X has 3 features, but FaissIndex"):
+        flat.kneighbors(V[:2, :3], 2)
+    with pytest.raises(
+        ValueError, match=r"n_neighbors must be an integer in \[1, 200\]"
+    ):
+        flat.kneighbors(V[:2], 201)
     X, y, Q = data
     clf = TAPKNeighborsClassifier(
         3,

@@ -34,8 +34,9 @@ from .._sklearn_compat import Interval, fit_context
 from .._validation import Sequences, SequenceTagsMixin, check_sequences
 from ..metric_learning import SequenceMetricLearner
 from ..metric_learning._lifecycle import fitted_learner, keep_fitted_learner
+from ._frames import top_by_frames
 from ._index import check_index
-from ._ranker import DistilledRanker
+from ._ranker import SHORTLIST, DistilledRanker, as_tensors
 
 __all__ = ["NeighborsBase", "check_mode"]
 
@@ -105,7 +106,12 @@ class NeighborsBase(SequenceTagsMixin, SaveMixin, BaseEstimator):
             budget = check_working_memory(self.working_memory)
             with context.active():
                 ranker = DistilledRanker().fit(
-                    refs[1], self.train_sequences_, budget, self.n_jobs, rng
+                    refs[1],
+                    self.train_sequences_,
+                    budget,
+                    self.n_jobs,
+                    rng,
+                    symmetric=self.symmetric,
                 )
             self._set_ranker(ranker, index)
 
@@ -210,18 +216,32 @@ class NeighborsBase(SequenceTagsMixin, SaveMixin, BaseEstimator):
         return min(max(m, k) + exclude_self, self.n_samples_fit_)
 
     def _candidate_chunk(self, refs, queries, q_idx, k, exclude_self, budget):
-        """Top-k of one query chunk among its candidates."""
+        """Top-k of one query chunk among its candidates: the index's
+        shortlist, re-ranked by the nearest-frame score, then exact TAP."""
         m = self._n_scored(k, exclude_self)
-        if m == self.n_samples_fit_:  # every reference is a candidate
+        n_refs = self.n_samples_fit_
+        if m == n_refs:  # every reference is a candidate
             return self._exact_chunk(refs, queries, q_idx, k, exclude_self, budget)
+        _, kernel, train = refs
+        shortlist = min(SHORTLIST * m, n_refs)
         cand = self.candidate_index_.kneighbors(
-            self.ranker_.embed(queries), n_neighbors=m, return_distance=False
-        )  # (n_chunk, m); an approximate index may return -1 for "none"
+            self.ranker_.embed(queries), n_neighbors=shortlist, return_distance=False
+        )  # (n_chunk, shortlist); an approximate index may return -1 for "none"
         missing = cand < 0
         cand = np.where(missing, 0, cand).astype(np.int64)
+        queries = kernel.upload(queries)  # once, for both stages
+        cand, missing = top_by_frames(
+            as_tensors(kernel, queries),
+            as_tensors(kernel, train),
+            cand,
+            missing,
+            m,
+            self.ranker_.position_weight_,
+            self.symmetric,
+            budget,
+        )
         rows = np.repeat(np.arange(len(queries)), m)
         dist = np.empty(rows.shape)
-        _, kernel, train = refs
         pairs = iter_pairs(
             kernel, queries, train, rows, cand.ravel(), budget, self.n_jobs
         )

@@ -10,8 +10,10 @@ coarse shape, in order), and a linear map, started at the identity, is
 trained so that Euclidean distances after it order references as the exact
 distance orders them, on pairs scored with the distance itself when the
 search is fitted (listwise cross-entropy plus a squared error on the
-values). Any vector index then retrieves candidates, and only those are
-scored exactly.
+values). Any vector index then retrieves a shortlist of :data:`SHORTLIST`
+times the exact budget, the nearest-frame score (:mod:`._frames`, with the
+position weight chosen here from the same teacher distances) keeps the best
+of it, and only those are scored exactly.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from .._engine import generator_from, iter_pairs
+from .._engine import TensorSequences, generator_from, iter_pairs
 from .._validation import Sequences
+from ._frames import POSITION_WEIGHTS, frame_scores
 
-__all__ = ["DistilledRanker", "segment_means"]
+__all__ = ["SHORTLIST", "DistilledRanker", "as_tensors", "segment_means"]
 
 # The ranker's shape and training budget, measured on generated data with
 # 4,760 references (20 classes; docs/benchmarks.md, "Search"): recall@10
@@ -37,6 +40,20 @@ FAR = 50  # ... and this many random ones
 STEPS = 300  # Adam steps, each on BATCH anchors
 BATCH = 64
 LEARNING_RATE = 1e-2
+# The index retrieves this many times the exact budget, re-ranked by the
+# nearest-frame score: recall@10 among 2% of 10,000 references went 0.89
+# (ranking vectors alone) -> 0.99 (docs/benchmarks.md, "Search at scale").
+SHORTLIST = 10
+AGREEMENT_K = 10  # the teacher's nearest that the position weight should keep
+
+
+def as_tensors(kernel, seqs):
+    """``seqs`` as :class:`TensorSequences` where ``kernel`` reads them (the
+    CPU in float32 for kernels that take numpy blocks)."""
+    seqs = kernel.upload(seqs)
+    if isinstance(seqs, TensorSequences):
+        return seqs
+    return TensorSequences(seqs, torch.device("cpu"))
 
 
 def segment_means(seqs: Sequences, segments: int = SEGMENTS) -> np.ndarray:
@@ -56,8 +73,9 @@ def segment_means(seqs: Sequences, segments: int = SEGMENTS) -> np.ndarray:
     span = np.minimum((t * segments / lengths[:, None]).astype(np.int64), segments - 1)
     valid = t < lengths[:, None]
     slot = (np.arange(n)[:, None] * segments + span)[valid]
-    sums = np.zeros((n * segments, d))
-    np.add.at(sums, slot, data[valid])
+    frames = torch.as_tensor(data[valid], dtype=torch.float64)
+    sums = torch.zeros((n * segments, d), dtype=torch.float64)
+    sums = sums.index_add_(0, torch.as_tensor(slot), frames).numpy()
     counts = np.bincount(slot, minlength=n * segments)
     centre = ((np.arange(segments) + 0.5) * lengths[:, None] / segments).astype(
         np.int64
@@ -102,6 +120,30 @@ def _listwise_loss(teacher, learned):
     return -(target * log_q).sum(dim=1).mean() + ((learned - teacher) ** 2).mean()
 
 
+def _best_position_weight(refs, tensors, anchors, cands, teacher, symmetric, budget):
+    """The position weight whose nearest-frame order best keeps each
+    anchor's :data:`AGREEMENT_K` nearest by the teacher: the fraction of
+    them among the frame score's ``k`` and ``2 * k`` nearest, averaged
+    (ties: the smaller weight)."""
+    k = max(1, min(AGREEMENT_K, cands.shape[1] // 4))
+    data = tensors.data
+    queries = TensorSequences(refs.take(anchors), data.device, data.dtype)
+    truth = np.argsort(teacher, axis=1, kind="stable")[:, :k]
+    best, best_weight = -1.0, POSITION_WEIGHTS[0]
+    for weight in POSITION_WEIGHTS:
+        scores = frame_scores(queries, tensors, cands, weight, symmetric, budget)
+        order = np.argsort(scores, axis=1, kind="stable")
+        hits = np.mean(
+            [
+                len(np.intersect1d(t, o[:k])) + len(np.intersect1d(t, o[: 2 * k]))
+                for t, o in zip(truth, order)
+            ]
+        ) / (2 * k)
+        if hits > best + 1e-9:
+            best, best_weight = hits, weight
+    return best_weight
+
+
 class DistilledRanker:
     """Segment means mapped linearly to a vector that ranks like a pair kernel.
 
@@ -120,9 +162,14 @@ class DistilledRanker:
         The references' ranking vectors.
     n_teacher_pairs_ : int
         Pairs scored with the kernel to train the ranker.
+    position_weight_ : float
+        Weight of the relative-position gap in the nearest-frame score that
+        re-ranks the shortlist (one of :data:`POSITION_WEIGHTS`).
     """
 
-    def fit(self, kernel, refs, budget, n_jobs=None, random_state=None):
+    def fit(
+        self, kernel, refs, budget, n_jobs=None, random_state=None, symmetric=False
+    ):
         rng = random_state
         features = segment_means(refs)
         self.center_ = features.mean(axis=0)
@@ -130,25 +177,31 @@ class DistilledRanker:
         z = (features - self.center_) / self.scale_
         self.net_ = _linear(z.shape[1])
         self.n_teacher_pairs_ = 0
+        self.position_weight_ = POSITION_WEIGHTS[0]
         if len(z) > 1:  # a single reference has no order to learn
-            self._distil(kernel, refs, z, budget, n_jobs, rng)
+            self._distil(kernel, refs, z, budget, n_jobs, rng, symmetric)
         self.embedding_ = self._embed(z)
         return self
 
-    def _distil(self, kernel, refs, z, budget, n_jobs, rng):
+    def _distil(self, kernel, refs, z, budget, n_jobs, rng, symmetric):
         anchors, cands = _pair_lists(z, rng)
         rows = np.repeat(anchors, cands.shape[1])
+        tensors = as_tensors(kernel, refs)
         teacher = np.empty(rows.shape, dtype=np.float32)
         for pos, d in iter_pairs(
-            kernel, refs, refs, rows, cands.ravel(), budget, n_jobs
+            kernel, tensors, tensors, rows, cands.ravel(), budget, n_jobs
         ):
             teacher[pos] = d
         self.n_teacher_pairs_ = len(rows)
+        teacher = teacher.reshape(cands.shape)
+        self.position_weight_ = _best_position_weight(
+            refs, tensors, anchors, cands, teacher, symmetric, budget
+        )
         self._train(
             torch.as_tensor(z),
             torch.as_tensor(anchors),
             torch.as_tensor(cands),
-            torch.as_tensor(teacher.reshape(cands.shape)),
+            torch.as_tensor(teacher),
             generator_from(rng),
         )
 
@@ -182,6 +235,7 @@ class DistilledRanker:
             "scale": float(self.scale_),
             "net": {k: v.clone() for k, v in self.net_.state_dict().items()},
             "n_teacher_pairs": int(self.n_teacher_pairs_),
+            "position_weight": float(self.position_weight_),
         }
 
     @classmethod
@@ -193,5 +247,7 @@ class DistilledRanker:
         ranker.net_.load_state_dict(state["net"])
         ranker.net_.eval()
         ranker.n_teacher_pairs_ = state["n_teacher_pairs"]
+        # files saved before the shortlist re-ranked by frames: the bound
+        ranker.position_weight_ = state.get("position_weight", POSITION_WEIGHTS[0])
         ranker.embedding_ = ranker.embed(refs)
         return ranker

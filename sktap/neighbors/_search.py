@@ -33,11 +33,16 @@ class TAPNearestNeighbors(NeighborsBase):
     device) are prepared once per fit and reused by every search; searching
     mutates no fitted state, so it is safe from several threads.
 
-    With ``n_candidates``, ``kneighbors`` scores only that many candidates
-    per query: those nearest in a ranking embedding trained in ``fit`` to
-    order the references as the distance itself orders them (the means of
-    the encoded frames over eight spans of time, mapped linearly; see
-    ``docs/benchmarks.md`` for its measured recall). Approximate; the
+    With ``n_candidates`` (``m``), ``kneighbors`` scores only ``m``
+    candidates per query with the distance. The candidate index shortlists
+    the ``10 * m`` references nearest in a ranking embedding trained in
+    ``fit`` to order the references as the distance itself orders them
+    (the means of the encoded frames over eight spans of time, mapped
+    linearly), and the ``m`` of them with the lowest nearest-frame score
+    are kept: the mean distance from each query frame to its nearest
+    reference frame, plus a position gap weighted as chosen in ``fit``
+    (with weight 0, a lower bound of TAP). See ``docs/scaling.md`` and
+    ``docs/benchmarks.md`` for the measured recall. Approximate; the
     radius queries stay exact.
 
     Parameters
@@ -63,7 +68,7 @@ class TAPNearestNeighbors(NeighborsBase):
         least ``n_neighbors``); a float in (0, 1): that fraction of the
         references (rounded up).
     candidate_index : estimator, optional
-        Retrieves candidates from the ranking vectors: any object with
+        Retrieves the shortlist from the ranking vectors: any object with
         ``fit(X)`` and ``kneighbors(X, n_neighbors, return_distance=False)``.
         None: scikit-learn's exact brute-force ``NearestNeighbors``;
         :class:`~sktap.neighbors.FaissIndex` for faiss's HNSW graph.
