@@ -14,7 +14,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._sklearn_compat import Interval, StrOptions, fit_context
 
@@ -50,6 +50,11 @@ def _faiss():
             'FaissIndex needs faiss: pip install "sktap[faiss]" (or faiss-cpu)'
         ) from None
     return faiss
+
+
+def _vectors(X):
+    """``X`` as a C-contiguous float32 matrix of finite numbers."""
+    return np.ascontiguousarray(check_array(X, dtype=np.float32))
 
 
 class FaissIndex(BaseEstimator):
@@ -107,7 +112,7 @@ class FaissIndex(BaseEstimator):
         faiss = _faiss()
         if self.n_threads is not None:
             faiss.omp_set_num_threads(self.n_threads)
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = _vectors(X)
         if self.kind == "flat":
             index = faiss.IndexFlatL2(X.shape[1])
         else:
@@ -116,14 +121,36 @@ class FaissIndex(BaseEstimator):
         index.add(X)
         self.index_ = index
         self.n_samples_fit_ = len(X)
+        self.n_features_in_ = X.shape[1]
         return self
 
     def kneighbors(self, X, n_neighbors, return_distance=True):
+        """The ``n_neighbors`` nearest fitted vectors of each row of ``X``
+        (indices; with their Euclidean distances if ``return_distance``).
+        Leaves the fitted index untouched (safe from several threads)."""
         check_is_fitted(self, "index_")
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = _vectors(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but FaissIndex was fitted with "
+                f"{self.n_features_in_}"
+            )
+        if (
+            not isinstance(n_neighbors, Integral)
+            or isinstance(n_neighbors, bool)
+            or not 1 <= n_neighbors <= self.n_samples_fit_
+        ):
+            raise ValueError(
+                f"n_neighbors must be an integer in [1, {self.n_samples_fit_}]; "
+                f"got {n_neighbors!r}"
+            )
+        faiss = _faiss()
+        params = None
         if self.kind == "hnsw":
-            self.index_.hnsw.efSearch = max(self.ef_search, n_neighbors)
-        dist, ind = self.index_.search(X, n_neighbors)
+            params = faiss.SearchParametersHNSW(
+                efSearch=max(self.ef_search, n_neighbors)
+            )
+        dist, ind = self.index_.search(X, n_neighbors, params=params)
         ind = ind.astype(np.int64)
         return (np.sqrt(np.maximum(dist, 0)), ind) if return_distance else ind
 
