@@ -135,6 +135,7 @@ def main():
         k_shot=1,
         n_query=2,
         n_episodes=args.episodes,
+        encoder="mlp",  # per-frame: CNN features carry no local time context
         hidden_layer_sizes=(1024,),
         n_components=256,  # a smaller frame embedding than the 2048-d input
         device=args.device,

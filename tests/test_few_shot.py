@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 import sktap
 from sktap import TAPFewShotClassifier, TAPMetricLearner
 from sktap.baselines import DTWFewShotClassifier, PrototypeFewShotClassifier
-from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
+from sktap.core import ChannelScaler, ConvFrameEncoder, choose_stride
 from sktap.few_shot import EpisodeSampler, FrameSelfAttention
 from sktap.few_shot._episodes import PairwiseScorer, run_episodes
 from sktap.few_shot._model import sinusoidal_positions
@@ -396,16 +396,16 @@ def test_tap_kernel_sizes_none_means_what_it_means_for_the_learner():
 
 
 # -- the frame encoder, as the metric learner's --------------------------------
-def test_default_encoder_options_keep_the_papers_per_frame_mlp(data):
+def test_default_encoder_options_are_the_learners(data):
     clf = TAPFewShotClassifier(**TINY).fit(*data)
-    assert isinstance(clf.model_.backbone, FrameMLP)
-    assert clf.model_.scaler is None and clf.stride_ == 1
-    params = clf.get_params()
-    assert (params["encoder"], params["scale"], params["precision"]) == (
-        "mlp",
-        False,
-        "float32",
-    )
+    assert isinstance(clf.model_.backbone, ConvFrameEncoder)
+    assert isinstance(clf.model_.scaler, ChannelScaler) and clf.stride_ == 1
+    names = ("encoder", "hidden_layer_sizes", "n_components", "encoder_kernel_size")
+    names += ("downsample", "scale", "precision")
+    few_shot, learner = TAPFewShotClassifier().get_params(), TAPMetricLearner()
+    assert {k: few_shot[k] for k in names} == {
+        k: learner.get_params()[k] for k in names
+    }
 
 
 def test_encoder_options_mean_what_they_mean_for_the_learner():
@@ -450,7 +450,7 @@ def test_encoder_option_errors(data):
     X, y = data
     msg = "one by one and cannot downsample; got downsample=2"
     with pytest.raises(ValueError, match=f"encoder='mlp' compares frames {msg}"):
-        TAPFewShotClassifier(**TINY, downsample=2).fit(X, y)
+        TAPFewShotClassifier(**TINY, encoder="mlp", downsample=2).fit(X, y)
     with pytest.raises(ValueError, match=f"a custom backbone maps frames {msg}"):
         TAPFewShotClassifier(
             **TINY, backbone=lambda d: torch.nn.Linear(d, 4), downsample=2

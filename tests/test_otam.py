@@ -11,7 +11,7 @@ from sktap import TAPFewShotClassifier
 from sktap._validation import check_sequences, concat_sequences
 from sktap.baselines import OTAMFewShotClassifier
 from sktap.baselines._otam import otam_pairwise, otam_path_cost
-from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, choose_stride
+from sktap.core import ChannelScaler, ConvFrameEncoder, choose_stride
 
 from .conftest import TINY_FEW_SHOT, same_weights, weights_of
 
@@ -162,7 +162,7 @@ def test_the_same_protocol_as_tap_but_no_alignment_network(fitted):
     }
     assert all(otam[k] == tap[k] for k in otam if k != "gamma")
     model = fitted.model_
-    assert isinstance(model.backbone, FrameMLP) and model.scaler is None
+    assert isinstance(model.backbone, ConvFrameEncoder) and model.scaler is not None
     assert not hasattr(model, "align") and model.attention is None
     assert (fitted.n_way_, fitted.k_shot_, fitted.n_query_) == (3, 1, 1)
     assert len(fitted.history_) == 3 and fitted.stride_ == 1
