@@ -173,6 +173,12 @@ CANDIDATES = {
     },
     "base3, downsample 1": {**BASE3, "downsample": 1, **CHECK_25},
     "base3, 500 episodes": {**BASE3, "n_episodes": 500},
+    # the chosen defaults with SA-TAP's self-attention (issue 19, item 3)
+    "base3, 500 episodes, self_attention": {
+        **BASE3,
+        "n_episodes": 500,
+        "self_attention": True,
+    },
 }
 # rows whose fit alone is the point: the paper-sized network on 108 x 108
 # grids costs about 30 s per training episode here, and its evaluation (the

@@ -148,6 +148,19 @@ def test_position_embedding_values():
     assert pe[1, 3] == pytest.approx(math.cos(1 / 10000 ** (2 / 5)))
 
 
+def test_self_attention_adds_positions_of_the_frames_norm():
+    """Positions scaled to norm 1 (as the L2-normalised frames), not sqrt(d/2)."""
+    d = 32
+    sa = FrameSelfAttention(d)
+    seen = []
+    sa.query.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    x = torch.zeros(1, 5, d)
+    sa(x, torch.tensor([5]))
+    added = seen[0][0]  # z = x + positions, with x = 0
+    torch.testing.assert_close(added.norm(dim=1), torch.ones(5))
+    torch.testing.assert_close(added, sinusoidal_positions(5, d) * math.sqrt(2 / d))
+
+
 def test_sa_tap_model_encodes_independently_of_padding(data):
     X, y = data
     clf = TAPFewShotClassifier(**TINY, self_attention=True).fit(X, y)

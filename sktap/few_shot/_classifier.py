@@ -22,7 +22,9 @@ class TAPFewShotClassifier(TorchEpisodicClassifier):
     minimises the cross-entropy of ``softmax(s_q)`` (Eq. 9). With
     ``self_attention=True`` (SA-TAP, Eqs. 12-13) the frames of each sequence
     also pass a single-head self-attention layer (sinusoidal positions,
-    residual, LayerNorm) before TAP.
+    residual, LayerNorm) before TAP; its positions are scaled to the norm of
+    the frames (a departure from the paper: see
+    :class:`~sktap.few_shot.FrameSelfAttention`).
 
     After ``fit`` the training data is the support set, so ``predict`` works
     on the training classes; ``set_support`` swaps in novel classes without

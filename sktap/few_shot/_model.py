@@ -39,10 +39,18 @@ def sinusoidal_positions(length, dim, *, device=None, dtype=torch.float32):
 class FrameSelfAttention(nn.Module):
     """Single-head self-attention over the frames of each sequence (SA-TAP).
 
-    ``z = x + PE``; ``out = LayerNorm(z + softmax(q k^T / sqrt(d)) v)`` with
+    ``z = x + PE * sqrt(2 / d)``; ``out = LayerNorm(z + softmax(q k^T /
+    sqrt(d)) v)`` with
     ``q, k, v`` three bias-free ``d x d`` projections of ``z`` (paper
     Eqs. 12-13). Padded frames are masked out of the keys and reset to zero
     in the output, so a sequence's output does not depend on its padding.
+
+    The sinusoidal positions are scaled by ``sqrt(2 / d)`` to norm 1, the
+    norm of the L2-normalised frames they are added to; the paper adds them
+    unscaled (norm ``sqrt(d / 2)``: 4 for 32-dim frames), which swamps the
+    frames. Measured with the few-shot defaults (``docs/benchmarks.md``,
+    "Few-shot defaults"), 5-way 1-shot on novel classes: 0.584 unscaled,
+    0.894 scaled (plain TAP: 0.917).
 
     Parameters
     ----------
@@ -67,7 +75,8 @@ class FrameSelfAttention(nn.Module):
     def forward(self, x, lengths):
         """Map ``x`` (n, L, d) with ``lengths`` (n,) to (n, L, d)."""
         _, L, d = x.shape
-        z = x + sinusoidal_positions(L, d, device=x.device, dtype=x.dtype)[None]
+        positions = sinusoidal_positions(L, d, device=x.device, dtype=x.dtype)
+        z = x + positions[None] * math.sqrt(2.0 / d)  # norm 1, as the frames
         logits = self.query(z) @ self.key(z).transpose(1, 2) / math.sqrt(d)  # (n, L, L)
         valid = frame_mask(lengths, L)  # (n, L)
         logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
