@@ -87,8 +87,9 @@ def parse_args():
     return args
 
 
-ARGS = parse_args()
-if ARGS.threads:  # numba (DTW) reads this when it is first imported
+# the command line is read only when run (other benchmarks import helpers)
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.threads:  # numba (DTW) reads this at its import
     os.environ.setdefault("NUMBA_NUM_THREADS", str(ARGS.threads))
 
 import torch  # noqa: E402
