@@ -112,6 +112,7 @@ class NeighborsBase(SequenceTagsMixin, SaveMixin, BaseEstimator):
                     self.n_jobs,
                     rng,
                     symmetric=self.symmetric,
+                    uploaded=refs[2],  # the references the searches use
                 )
             self._set_ranker(ranker, index)
 

@@ -168,8 +168,17 @@ class DistilledRanker:
     """
 
     def fit(
-        self, kernel, refs, budget, n_jobs=None, random_state=None, symmetric=False
+        self,
+        kernel,
+        refs,
+        budget,
+        n_jobs=None,
+        random_state=None,
+        symmetric=False,
+        uploaded=None,
     ):
+        """Train on the encoded references ``refs`` (``uploaded``: the same
+        set already where ``kernel`` reads it, so it is not copied again)."""
         rng = random_state
         features = segment_means(refs)
         self.center_ = features.mean(axis=0)
@@ -179,14 +188,14 @@ class DistilledRanker:
         self.n_teacher_pairs_ = 0
         self.position_weight_ = POSITION_WEIGHTS[0]
         if len(z) > 1:  # a single reference has no order to learn
-            self._distil(kernel, refs, z, budget, n_jobs, rng, symmetric)
+            tensors = as_tensors(kernel, refs if uploaded is None else uploaded)
+            self._distil(kernel, refs, tensors, z, budget, n_jobs, rng, symmetric)
         self.embedding_ = self._embed(z)
         return self
 
-    def _distil(self, kernel, refs, z, budget, n_jobs, rng, symmetric):
+    def _distil(self, kernel, refs, tensors, z, budget, n_jobs, rng, symmetric):
         anchors, cands = _pair_lists(z, rng)
         rows = np.repeat(anchors, cands.shape[1])
-        tensors = as_tensors(kernel, refs)
         teacher = np.empty(rows.shape, dtype=np.float32)
         for pos, d in iter_pairs(
             kernel, tensors, tensors, rows, cands.ravel(), budget, n_jobs
