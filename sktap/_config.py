@@ -1,5 +1,6 @@
-"""sktap's global configuration: how arrays of sequences are laid out, and
-which exact training step computes the metric term.
+"""sktap's global configuration: how arrays of sequences are laid out,
+which exact training step computes the metric term, and whether padded
+shapes are rounded to a grid.
 
 Modelled on scikit-learn's ``set_config`` / ``config_context``: the setting
 is per thread, and ``config_context`` restores the previous value on exit.
@@ -10,11 +11,13 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
 __all__ = ["LayoutWarning", "config_context", "get_config", "set_config"]
 
 LAYOUTS = ("auto", "time_first", "channels_first")
 TRAINING_PATHS = ("auto", "mined", "all_pairs")
-_DEFAULTS = {"layout": "auto", "training_path": "auto"}
+_DEFAULTS = {"layout": "auto", "training_path": "auto", "shape_rounding": True}
 _local = threading.local()
 
 
@@ -41,7 +44,8 @@ def get_config() -> dict:
     Returns
     -------
     dict
-        ``{"layout": ..., "training_path": ...}``; see :func:`set_config`.
+        ``{"layout": ..., "training_path": ..., "shape_rounding": ...}``;
+        see :func:`set_config`.
 
     Examples
     --------
@@ -60,7 +64,7 @@ def _check_option(name, value, options) -> str:
     return value
 
 
-def set_config(layout=None, training_path=None):
+def set_config(layout=None, training_path=None, shape_rounding=None):
     """Set sktap's settings for this thread.
 
     Parameters
@@ -93,6 +97,21 @@ def set_config(layout=None, training_path=None):
         all-pairs computation, see ``sktap/metric_learning/_steps.py``).
         ``"auto"`` (the default): ``"mined"`` on the CPU, ``"all_pairs"``
         on a GPU, as measured in ``docs/benchmarks.md``.
+    shape_rounding : bool, optional
+        Whether training batches and length buckets (and inference tiles
+        on the device types of ``ROUNDED_TILE_DEVICES`` in
+        ``sktap/_thresholds.py``: none so far) are padded beyond their
+        longest sequence, up to the next size of a small grid (multiples
+        of 8 up to 64, then 8 sizes per octave: less than 1/8 extra
+        frames), but never beyond the width the sequences are already
+        stored at. With data of many distinct lengths the same few shapes
+        then repeat, so oneDNN and cuDNN reuse their primitives, and length
+        buckets hold more pairs (``benchmarks/bench_shapes.py``). Padding
+        is exact: each step's distances and gradients are the same either
+        way up to float summation order (bit for bit where no shape
+        changes, as on data of one length), though over a long fit hard
+        mining can pick other pairs from the slightly different distances.
+        Default True; False pads every batch to its longest sequence.
 
     Examples
     --------
@@ -107,11 +126,17 @@ def set_config(layout=None, training_path=None):
     for name, options in (("layout", LAYOUTS), ("training_path", TRAINING_PATHS)):
         if new[name] is not None:
             _check_option(name, new[name], options)
+    if shape_rounding is not None:
+        if not isinstance(shape_rounding, bool | np.bool_):
+            raise ValueError(
+                f"shape_rounding must be True or False; got {shape_rounding!r}"
+            )
+        new["shape_rounding"] = bool(shape_rounding)
     _config().update({k: v for k, v in new.items() if v is not None})
 
 
 @contextmanager
-def config_context(*, layout=None, training_path=None):
+def config_context(*, layout=None, training_path=None, shape_rounding=None):
     """Set sktap's settings inside a ``with`` block, restoring them on exit.
 
     Parameters
@@ -119,6 +144,8 @@ def config_context(*, layout=None, training_path=None):
     layout : {"auto", "time_first", "channels_first"}, optional
         See :func:`set_config`.
     training_path : {"auto", "mined", "all_pairs"}, optional
+        See :func:`set_config`.
+    shape_rounding : bool, optional
         See :func:`set_config`.
 
     Examples
@@ -132,7 +159,9 @@ def config_context(*, layout=None, training_path=None):
     (4, 4)
     """
     old = get_config()
-    set_config(layout=layout, training_path=training_path)
+    set_config(
+        layout=layout, training_path=training_path, shape_rounding=shape_rounding
+    )
     try:
         yield
     finally:

@@ -8,7 +8,8 @@ within float rounding (the exactness tests check it); these constants only
 choose the fastest for the work at hand. They sit here together, each with
 the measurement that set it, so that a new machine can be measured against
 them in one place. Code reads them at call time (``_thresholds.NAME``), so a
-benchmark that re-measures one can set it here.
+benchmark that re-measures one can set it here. :func:`round_up_length` is
+the one function here: the grid of padded sizes its two constants define.
 
 The machines: "the 2-core CPU" is the development machine of
 ``docs/benchmarks.md`` (x86-64, 2 threads, 32 MiB of L3); "the H100" is
@@ -55,6 +56,58 @@ BY_CHANNEL_MAX_D = 64
 #: Default bound on (cells computed) / (true cells) of every bucket, hence of
 #: a whole bucketed call; lower means more, smaller network calls.
 MAX_PADDING = 1.2
+
+# -- shapes that repeat (sktap/core/_bucketed.py, sktap/_engine) ------------
+
+#: Padded lengths are rounded up to a grid (:func:`round_up_length`):
+#: multiples of ``SHAPE_GRID_MIN_STEP`` up to ``SHAPE_GRID_MIN_STEP *
+#: SHAPE_GRID_STEPS_PER_OCTAVE``, then ``SHAPE_GRID_STEPS_PER_OCTAVE`` sizes
+#: per octave (a power of two): at most 7 extra frames up to 64, less than
+#: 1/8 of the length beyond. Training batches and length buckets are padded
+#: so (``sktap.config_context(shape_rounding=...)``). Every new shape costs
+#: oneDNN new primitives (about 1 ms each), and its cache keeps 1,024:
+#: with hundreds of distinct lengths the buckets of a training step keep
+#: missing it. On the 2-core CPU, a default fit on 500 generated sequences
+#: of 103-1,500 steps (5-63 frames after downsampling), 4 epochs, took
+#: 28-35 s unrounded (10,330 distinct convolution shapes) and 18-24 s on
+#: the grid (2,024), 1.4-1.6x faster in each interleaved pair; with every
+#: primitive cached (``ONEDNN_PRIMITIVE_CACHE_CAPACITY=200000``, a second
+#: identical fit) 14-15 s either way. Fits on 7-29 steps ran as fast, on
+#: data of one length they are unchanged: batches are never padded beyond
+#: the width the sequences are stored at (``benchmarks/bench_shapes.py``).
+SHAPE_GRID_MIN_STEP = 8
+SHAPE_GRID_STEPS_PER_OCTAVE = 8
+
+
+def round_up_length(n: int) -> int:
+    """``n`` rounded up to the grid of padded lengths (``n < 1`` as it is).
+
+    The grid is monotone and ``n <= round_up_length(n) < n + max(
+    SHAPE_GRID_MIN_STEP, n / SHAPE_GRID_STEPS_PER_OCTAVE)``.
+
+    Examples
+    --------
+    >>> [round_up_length(n) for n in (1, 8, 9, 64, 65, 129, 1500)]
+    [8, 8, 16, 64, 72, 144, 1536]
+    """
+    n = int(n)
+    if n < 1:
+        return n
+    octave = 1 << max(0, (n - 1).bit_length() - 1)  # largest power of 2 < n
+    step = max(SHAPE_GRID_MIN_STEP, octave // SHAPE_GRID_STEPS_PER_OCTAVE)
+    return -(-n // step) * step
+
+
+#: Device types on which inference tiles (``sktap/_engine/_tiling.py``) are
+#: padded to the grid too. Not the CPU: a tile is one large call, whose new
+#: primitive costs milliseconds against its compute, and the padding is
+#: paid in full. On the 2-core CPU, ``pairwise_distances`` of a default
+#: learner with rounded tiles took 1.12x as long on 500 sequences of 5-63
+#: frames (23.5-24.1 s against 21.2-21.4 s) and 1.27x on 270 sequences of
+#: 7-29 frames (3.1 s against 2.4-2.5 s; ``bench_shapes.py --round-tiles``).
+#: Not measured on a GPU.
+ROUNDED_TILE_DEVICES: tuple[str, ...] = ()
+
 
 # -- training steps (sktap/metric_learning/_steps.py) ------------------------
 

@@ -20,7 +20,11 @@ def _channels_first(seqs):
 
 
 def test_default_is_auto_and_bad_layout_is_refused():
-    assert sktap.get_config() == {"layout": "auto", "training_path": "auto"}
+    assert sktap.get_config() == {
+        "layout": "auto",
+        "training_path": "auto",
+        "shape_rounding": True,
+    }
     with pytest.raises(ValueError, match="layout must be one of 'auto', 'time_first'"):
         sktap.set_config(layout="channels_last")
     with pytest.raises(ValueError, match="got 'tslearn'"):
@@ -37,7 +41,11 @@ def test_training_path_setting():
     # a bad value changes nothing, not even the good value passed with it
     with pytest.raises(ValueError, match="got 'fast'"):
         sktap.set_config(layout="time_first", training_path="fast")
-    assert sktap.get_config() == {"layout": "auto", "training_path": "auto"}
+    assert sktap.get_config() == {
+        "layout": "auto",
+        "training_path": "auto",
+        "shape_rounding": True,
+    }
     with sktap.config_context(training_path="all_pairs"):
         assert sktap.get_config()["training_path"] == "all_pairs"
     assert sktap.get_config()["training_path"] == "auto"

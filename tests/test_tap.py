@@ -1,5 +1,7 @@
 """Math of the core: properties, exact batching, gradients."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sktap import TAPNet, TAPTransNet
+import sktap
+from sktap import TAPNet, TAPTransNet, _thresholds
+from sktap.core import tap_pairs, tap_pairwise_bucketed
 from sktap.functional import frame_distances, tap_paired, tap_pairwise
 from sktap.metrics import cdist_tap, tap_alignment, tap_distance
 
@@ -63,29 +67,98 @@ def test_alignment_properties(X, Y):
     assert np.isfinite(D).all() and (D >= 0).all()
 
 
+# Tiles of one sequence per side (a tiny working memory): with shape
+# rounding (sktap.config_context), here on the CPU too, each is padded
+# beyond its longest sequence, up to a size of the grid; without, to its
+# longest exactly.
+ONE_PER_TILE = 1e-4  # MiB
+
+
+def _tile_rounding(rounding):
+    return mock.patch.multiple(
+        _thresholds, ROUNDED_TILE_DEVICES=("cpu",) if rounding else ()
+    )
+
+
 @settings(max_examples=20, deadline=None)
-@given(X=sequence_sets, Y=sequence_sets)
-def test_batched_equals_per_pair_hypothesis(X, Y):
+@given(X=sequence_sets, Y=sequence_sets, rounding=st.booleans())
+def test_batched_equals_per_pair_hypothesis(X, Y, rounding):
     torch.manual_seed(1)
     net = TAPNet(channels=(5, 5), kernel_sizes=(3, 5, 3)).double()
-    D = cdist_tap(X, Y, net=net, dtype="float64", device="cpu")
+    with sktap.config_context(shape_rounding=rounding), _tile_rounding(rounding):
+        D = cdist_tap(X, Y, net=net, dtype="float64", device="cpu")
+        tiled = cdist_tap(
+            X, Y, net=net, dtype="float64", device="cpu", working_memory=ONE_PER_TILE
+        )
     ref = np.array([[_reference_tap(x, y, net)[0] for y in Y] for x in X])
     np.testing.assert_allclose(D, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(tiled, ref, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("rounding", [True, False])
 @pytest.mark.parametrize("net_factory", [lambda: None, TAPNet])
-def test_batched_equals_per_pair_float32(rng, net_factory):
+def test_batched_equals_per_pair_float32(rng, net_factory, rounding):
     torch.manual_seed(0)
     net = net_factory()
     X = random_sequences(rng, 9, 3, 1, 60)
     X[0] = X[0][:1]  # a length-1 sequence
     Y = random_sequences(rng, 7, 3, 1, 60)
-    D = cdist_tap(X, Y, net=net, device="cpu")
+    with sktap.config_context(shape_rounding=rounding), _tile_rounding(rounding):
+        D = cdist_tap(X, Y, net=net, device="cpu", working_memory=ONE_PER_TILE)
     ref = np.array([[tap_distance(x, y, net=net) for y in Y] for x in X])
     np.testing.assert_allclose(D, ref, rtol=1e-5)
     if net is not None:
         ref64 = np.array([[_reference_tap(x, y, net)[0] for y in Y] for x in X])
         np.testing.assert_allclose(D, ref64, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rounding", [True, False])
+@pytest.mark.parametrize("with_net", [False, True])
+def test_bucketed_equals_unpadded_per_pair(rng, with_net, rounding):
+    # distances and gradients (frames and network) of the length buckets,
+    # each padded beyond its longest sequence when rounding, against each
+    # pair computed alone at its own lengths
+    torch.manual_seed(0)
+    net = TAPNet(channels=(4,), kernel_sizes=(3, 3)).double() if with_net else None
+    params = [] if net is None else list(net.parameters())
+    X = random_sequences(rng, 9, 3, 1, 45)
+    Y = random_sequences(rng, 6, 3, 1, 45)
+    x, lx = _padded(X, torch.float64)
+    y, ly = _padded(Y, torch.float64)
+    x.requires_grad_(True)
+    y.requires_grad_(True)
+    rows = torch.as_tensor(rng.integers(0, 9, 30))  # repeats on purpose
+    cols = torch.as_tensor(rng.integers(0, 6, 30))
+
+    def per_pair(i, j):
+        return tap_paired(
+            x[i : i + 1, : lx[i]],
+            lx[i : i + 1],
+            y[j : j + 1, : ly[j]],
+            ly[j : j + 1],
+            net,
+        )[0]
+
+    with sktap.config_context(shape_rounding=rounding):
+        got = {
+            "pairs": tap_pairs(x, lx, rows, cols, net, y=y, y_lengths=ly),
+            "all": tap_pairwise_bucketed(x, lx, y, ly, net),
+        }
+    want = {
+        "pairs": torch.stack([per_pair(i, j) for i, j in zip(rows, cols)]),
+        "all": torch.stack(
+            [torch.stack([per_pair(i, j) for j in range(6)]) for i in range(9)]
+        ),
+    }
+    for key in got:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12)
+        w = torch.as_tensor(rng.normal(size=got[key].shape))
+        grads = [
+            torch.autograd.grad((w * out[key]).sum(), [x, y, *params])
+            for out in (got, want)
+        ]
+        for a, b in zip(*grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_alignment_matches_reference(rng):

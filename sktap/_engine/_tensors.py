@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core._bucketed import padded_length
+
 __all__ = ["TensorSequences", "build_seeded", "generator_from", "init_parameters"]
 
 
@@ -54,18 +56,28 @@ class TensorSequences:
         )
         return self.data[idx, :max_len], self.lengths[idx]
 
-    def batch(self, indices):
-        """``(data (b, L_b, d), lengths (b,))`` trimmed to the longest selected."""
-        indices = np.asarray(indices, dtype=np.int64)
-        return self.rows(indices, int(self.host_lengths[indices].max()))
+    def padded_width(self, max_len) -> int:
+        """The width of a batch whose longest sequence has ``max_len``
+        frames: :func:`~sktap.core._bucketed.padded_length`, i.e. rounded up
+        to a grid of sizes (so that shapes repeat), never beyond the width
+        the sequences are stored at."""
+        return padded_length(max_len, self.data.shape[1])
 
-    def take(self, indices) -> TensorSequences:
+    def batch(self, indices):
+        """``(data (b, L_b, d), lengths (b,))`` trimmed to the longest
+        selected, padded to :meth:`padded_width`."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return self.rows(indices, self.padded_width(self.host_lengths[indices].max()))
+
+    def take(self, indices, *, width=None) -> TensorSequences:
         """Subset on the device, trimmed to its longest sequence (as
-        :meth:`Sequences.take <sktap.Sequences.take>`)."""
+        :meth:`Sequences.take <sktap.Sequences.take>`), or to ``width``."""
         indices = np.asarray(indices, dtype=np.int64)
         host = self.host_lengths[indices]
+        if width is None:
+            width = int(host.max()) if len(host) else 0
         out = object.__new__(TensorSequences)
-        out.data, out.lengths = self.rows(indices, int(host.max()) if len(host) else 0)
+        out.data, out.lengths = self.rows(indices, width)
         out.host_lengths = host
         return out
 

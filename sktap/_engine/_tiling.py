@@ -10,7 +10,11 @@ tensor, and with :func:`iter_tiles` not even the ``query x train`` matrix.
 
 Both sets go to the kernel's device once per call (:meth:`PairKernel.upload`),
 not once per tile; sets already there (a k-NN classifier's training set,
-uploaded once per fit) are used as they are.
+uploaded once per fit) are used as they are. On the device types of
+``ROUNDED_TILE_DEVICES`` (``sktap/_thresholds.py``; none so far), tiles of
+sets uploaded as :class:`TensorSequences` are padded to
+:meth:`TensorSequences.padded_width`, a small grid of sizes, so that their
+shapes repeat from tile to tile.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn import get_config
 
+from .. import _thresholds
 from ._tensors import TensorSequences
 
 __all__ = [
@@ -140,6 +145,29 @@ def _host_lengths(seqs) -> np.ndarray:
     return seqs.lengths
 
 
+def _padded_lengths(seqs) -> np.ndarray:
+    """The length each sequence of ``seqs`` occupies in a tile whose longest
+    it is: :meth:`TensorSequences.padded_width` on the device types of
+    ``ROUNDED_TILE_DEVICES`` (read here, in the caller's thread, where
+    ``sktap.config_context`` applies), else its length."""
+    lengths = _host_lengths(seqs)
+    if (
+        not isinstance(seqs, TensorSequences)
+        or seqs.data.device.type not in _thresholds.ROUNDED_TILE_DEVICES
+    ):
+        return lengths
+    values, inverse = np.unique(lengths, return_inverse=True)
+    padded = np.array([seqs.padded_width(v) for v in values], dtype=np.int64)
+    return padded[inverse].reshape(lengths.shape)
+
+
+def _take(seqs, indices, padded):
+    """``seqs.take(indices)``, padded to the tile width of ``padded``."""
+    if isinstance(seqs, TensorSequences):
+        return seqs.take(indices, width=int(padded[indices].max(initial=0)))
+    return seqs.take(indices)
+
+
 def _upload_both(kernel, X, Y):
     """``X`` and ``Y`` uploaded, once each (``Y`` may be ``X``)."""
     Xu = kernel.upload(X)
@@ -153,16 +181,17 @@ def _rows(seqs, indices, max_len):
     return seqs.data[indices, :max_len], seqs.lengths[indices]
 
 
-def _plan_tiles(kernel, X, Y, budget):
-    """``(x_chunks, y_chunks)``: one tile per pair of chunks."""
+def _plan_tiles(kernel, X, Y, px, py, budget):
+    """``(x_chunks, y_chunks)``: one tile per pair of chunks; ``px, py``
+    are the padded lengths (:func:`_padded_lengths`) the budget counts."""
     cells = budget * 2**20 / kernel.bytes_per_cell
     row_budget = math.sqrt(cells)
     lx, ly = _host_lengths(X), _host_lengths(Y)
-    x_chunks = length_chunks(np.argsort(lx, kind="stable"), lx, row_budget)
+    x_chunks = length_chunks(np.argsort(lx, kind="stable"), px, row_budget)
     # few short sources (a k-NN query chunk) leave room for wider tiles
-    x_rows = max(len(c) * int(lx[c[-1]]) for c in x_chunks)
+    x_rows = max(len(c) * int(px[c[-1]]) for c in x_chunks)
     y_order = np.argsort(ly, kind="stable")
-    y_chunks = length_chunks(y_order, ly, max(row_budget, cells / x_rows))
+    y_chunks = length_chunks(y_order, py, max(row_budget, cells / x_rows))
     return x_chunks, y_chunks
 
 
@@ -195,15 +224,16 @@ def iter_tiles(kernel, X, Y, budget, n_jobs=None, verbose=0):
         single pair needs more).
     """
     X, Y = _upload_both(kernel, X, Y)
-    x_chunks, y_chunks = _plan_tiles(kernel, X, Y, budget)
+    px, py = _padded_lengths(X), _padded_lengths(Y)
+    x_chunks, y_chunks = _plan_tiles(kernel, X, Y, px, py, budget)
 
     def tasks():
         # lazy, so that joblib's pre_dispatch bounds how many tiles' inputs
         # exist at once
         for xi in x_chunks:
-            xs = X.take(xi)
+            xs = _take(X, xi, px)
             for yi in y_chunks:
-                ys = Y.take(yi)
+                ys = _take(Y, yi, py)
                 yield delayed(_block)(kernel, xs.data, xs.lengths, ys.data, ys.lengths)
 
     # return_as="generator": finished tiles are handed over as they come
@@ -254,7 +284,7 @@ def iter_pairs(kernel, X, Y, rows, cols, budget, n_jobs=None):
     """
     X, Y = _upload_both(kernel, X, Y)
     rows, cols = np.asarray(rows), np.asarray(cols)
-    lx, ly = _host_lengths(X)[rows], _host_lengths(Y)[cols]
+    lx, ly = _padded_lengths(X)[rows], _padded_lengths(Y)[cols]
     order = np.lexsort((ly, lx))  # similar sizes together: little padding
     cells = budget * 2**20 / kernel.bytes_per_cell
     batches = _pair_batches(lx[order], ly[order], cells)

@@ -6,6 +6,11 @@ cells the network convolves are padding. Here pairs are sorted by length and
 cut into buckets, each padded to its own ``max Lx x max Ly``; the number of
 cells computed then stays close to the true ``sum Lx * Ly``.
 
+Buckets are padded to their longest sequence rounded up to a small grid of
+sizes (:func:`padded_length`), so that the same few shapes repeat from call
+to call: oneDNN and cuDNN then reuse their primitives, and sequences whose
+lengths round to the same size share a bucket at no extra cost.
+
 Padded batches give exactly the per-pair result (see :mod:`._tap`), so the
 bucketed functions equal the unbucketed ones up to floating-point summation
 order, with autograd through both the frames and the network.
@@ -18,10 +23,11 @@ import math
 import numpy as np
 import torch
 
-from .._thresholds import MAX_PADDING
+from .._config import get_config
+from .._thresholds import MAX_PADDING, round_up_length
 from ._tap import _as_lengths, tap_paired, tap_pairwise
 
-__all__ = ["padding_ratio", "tap_pairs", "tap_pairwise_bucketed"]
+__all__ = ["padded_length", "padding_ratio", "tap_pairs", "tap_pairwise_bucketed"]
 
 _MAX_PADDING = MAX_PADDING  # sktap/_thresholds.py
 # Per side of a block: the block's ratio is the product of its two sides'.
@@ -31,6 +37,38 @@ _MAX_SIDE_PADDING = math.sqrt(_MAX_PADDING)
 def _lengths_np(lengths, n=None):
     """Lengths on the host (int64 numpy), where buckets are planned."""
     return _as_lengths(lengths, n, "cpu").numpy()
+
+
+def padded_length(n, width=None) -> int:
+    """The length to which a batch whose longest sequence has ``n`` frames
+    is padded.
+
+    With ``sktap.get_config()["shape_rounding"]`` (the default) it is ``n``
+    rounded up to the grid of :func:`sktap._thresholds.round_up_length`
+    (multiples of 8 up to 64, then 8 sizes per octave), but never beyond
+    ``width``, the length the frames are already stored at (so no copy is
+    padded and data of one length keeps its shape); otherwise ``n``.
+
+    Examples
+    --------
+    >>> padded_length(57), padded_length(57, width=60), padded_length(57, width=50)
+    (64, 60, 57)
+    """
+    n = int(n)
+    if not get_config()["shape_rounding"]:
+        return n
+    rounded = round_up_length(n)
+    return rounded if width is None else max(n, min(rounded, int(width)))
+
+
+def _padded_lengths(lengths, width=None):
+    """:func:`padded_length` of each of ``lengths`` (int64 numpy) in a
+    tensor ``width`` frames long; None: trimmed to the longest of them."""
+    if width is None:
+        width = lengths.max(initial=0)
+    values, inverse = np.unique(lengths, return_inverse=True)
+    padded = np.array([padded_length(v, width) for v in values], dtype=np.int64)
+    return padded[inverse].reshape(np.shape(lengths))
 
 
 def _check_pairs(rows, cols, n_x, n_y):
@@ -50,9 +88,10 @@ def _check_pairs(rows, cols, n_x, n_y):
 def _plan_pairs(lx, ly, max_cells=None, max_padding=_MAX_PADDING):
     """Sort pairs by length and cut them greedily into buckets.
 
-    ``lx, ly`` (n_pairs,) are the pairs' lengths. Returns ``order``
-    (n_pairs,), the pairs in bucket order, and ``buckets``, a list of
-    ``(start, stop, max_lx, max_ly)`` slices of it, each within
+    ``lx, ly`` (n_pairs,) are the pairs' padded lengths
+    (:func:`padded_length`; padding is bounded relative to them). Returns
+    ``order`` (n_pairs,), the pairs in bucket order, and ``buckets``, a
+    list of ``(start, stop, max_lx, max_ly)`` slices of it, each within
     ``max_cells`` (unless a single pair) and ``max_padding`` (see
     :func:`tap_pairs`).
     """
@@ -80,9 +119,11 @@ def _plan_pairs(lx, ly, max_cells=None, max_padding=_MAX_PADDING):
 def _plan_side(lengths, n_buckets=None, max_padding=_MAX_SIDE_PADDING):
     """Sort one side by length and cut it into chunks.
 
-    Returns ``order`` (n,) and a list of ``(start, stop, max_len)``: equal
-    counts with ``n_buckets``, else greedy chunks whose padded length sum is
-    at most ``max_padding`` times their true length sum.
+    ``lengths`` are padded lengths (:func:`padded_length`; padding is
+    bounded relative to them). Returns ``order`` (n,) and a list of
+    ``(start, stop, max_len)``: equal counts with ``n_buckets``, else greedy
+    chunks whose padded length sum is at most ``max_padding`` times their
+    length sum.
     """
     order = np.argsort(lengths, kind="stable")
     sorted_l = lengths[order]
@@ -148,8 +189,9 @@ def tap_pairs(
         Set it to bound the transient memory of inference on large inputs.
     max_padding : float, default=1.2
         Bound on cells computed over ``sum Lx * Ly`` of every bucket, hence
-        of the call (see :func:`padding_ratio`). Lower means more, smaller
-        network calls.
+        of the call (see :func:`padding_ratio`), where the lengths are
+        rounded up to the grid of :func:`padded_length`. Lower means more,
+        smaller network calls.
 
     Returns
     -------
@@ -177,7 +219,9 @@ def tap_pairs(
         # gradients, as in the all-pairs computation, not None.
         e = rows.to(x.device)
         return tap_paired(x[e, :1], e + 1, y[e, :1], e + 1, net)
-    order, buckets = _plan_pairs(lx[r_np], ly[c_np], max_cells, max_padding)
+    px = _padded_lengths(lx[r_np], x.shape[1])
+    py = _padded_lengths(ly[c_np], y.shape[1])
+    order, buckets = _plan_pairs(px, py, max_cells, max_padding)
     parts = []
     for start, stop, mx, my in buckets:
         sel = order[start:stop]
@@ -201,8 +245,8 @@ def tap_pairwise_bucketed(
     Each side is sorted by length and cut into chunks; block ``(I, J)`` is
     :func:`~sktap.core._tap.tap_pairwise` of chunk ``I`` of ``x`` against
     chunk ``J`` of ``y``, padded to those chunks' own longest sequences
-    (a tiled ``cdist``). The result equals ``tap_pairwise`` of the whole
-    batch.
+    rounded up to the grid of :func:`padded_length` (a tiled ``cdist``).
+    The result equals ``tap_pairwise`` of the whole batch.
 
     Parameters
     ----------
@@ -217,7 +261,8 @@ def tap_pairwise_bucketed(
     n_buckets : int or None, default=None
         Chunks per side, of equal counts. ``None`` cuts each side greedily
         so that its padded lengths sum to at most ``sqrt(1.2)`` times the
-        true ones, i.e. at most 1.2 times the true cells per block.
+        lengths rounded to the grid, i.e. at most 1.2 times their cells per
+        block.
 
     Returns
     -------
@@ -233,8 +278,8 @@ def tap_pairwise_bucketed(
     """
     lx = _lengths_np(x_lengths, x.shape[0])
     ly = _lengths_np(y_lengths, y.shape[0])
-    ox, chunks_x = _plan_side(lx, n_buckets)
-    oy, chunks_y = _plan_side(ly, n_buckets)
+    ox, chunks_x = _plan_side(_padded_lengths(lx, x.shape[1]), n_buckets)
+    oy, chunks_y = _plan_side(_padded_lengths(ly, y.shape[1]), n_buckets)
     if not len(ox) or not len(oy):
         return tap_pairwise(x, x_lengths, y, y_lengths, net, symmetric=symmetric)
     block_rows = []
@@ -272,6 +317,10 @@ def padding_ratio(
 ):
     """Cells the network computes over the true cells ``sum Lx * Ly``.
 
+    The bucketed functions are taken to receive tensors trimmed to the
+    longest of ``x_lengths`` and ``y_lengths``; their buckets are padded as
+    :func:`padded_length` says.
+
     Parameters
     ----------
     x_lengths : Tensor or array of shape (a,)
@@ -296,8 +345,8 @@ def padding_ratio(
     --------
     >>> padding_ratio([7, 30], bucketed=False)
     2.6296...
-    >>> padding_ratio([7, 30])
-    1.0
+    >>> padding_ratio([7, 30])  # 7 frames padded to 8, a size of the grid
+    1.054...
     """
     lx = _lengths_np(x_lengths)
     ly = lx if y_lengths is None else _lengths_np(y_lengths)
@@ -306,7 +355,9 @@ def padding_ratio(
     if rows is None:
         # a block's cells are the product of its two sides' padded lengths
         sides = [
-            _plan_side(lens, n_buckets)[1] if bucketed else [(0, len(lens), lens.max())]
+            _plan_side(_padded_lengths(lens), n_buckets)[1]
+            if bucketed
+            else [(0, len(lens), lens.max())]
             for lens in (lx, ly)
         ]
         cells = math.prod(sum((e - s) * m for s, e, m in side) for side in sides)
@@ -316,7 +367,9 @@ def padding_ratio(
     if not len(px):
         return math.nan
     if bucketed:
-        buckets = _plan_pairs(px, py, max_cells, max_padding)[1]
+        # tensors trimmed to their longest sequence, as for the planning
+        padded = (_padded_lengths(p, all_.max()) for p, all_ in ((px, lx), (py, ly)))
+        buckets = _plan_pairs(*padded, max_cells, max_padding)[1]
     else:
         buckets = [(0, len(px), px.max(), py.max())]
     cells = sum((e - s) * mx * my for s, e, mx, my in buckets)

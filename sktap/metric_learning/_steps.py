@@ -8,6 +8,7 @@ import torch
 from .. import _thresholds
 from ..augment import augment_batch
 from ..core import tap_pairs, tap_pairwise, tap_pairwise_bucketed
+from ..core._bucketed import padded_length
 from ..losses import (
     LiftedStructureLoss,
     loss_from_pairs,
@@ -163,7 +164,7 @@ def make_train_step(
             total = total + m
         if use_ssl:
             raw = seqs.data[idx, : x.shape[1]]
-            aug, la, G = augment_batch(raw, seqs.lengths[idx], aug_rng or rng)
+            aug, la, G = _padded(*augment_batch(raw, seqs.lengths[idx], aug_rng or rng))
             s = self_supervised_loss(
                 model.align,
                 x,
@@ -179,6 +180,17 @@ def make_train_step(
         return total, logs
 
     return step
+
+
+def _padded(aug, aug_lengths, G):
+    """Augmentations (B, L_aug, d) and their alignments G (B, Lx, L_aug)
+    zero-padded to :func:`~sktap.core._bucketed.padded_length` frames, so
+    that their shapes repeat as the batches' do (padding is exact)."""
+    extra = padded_length(aug.shape[1]) - aug.shape[1]
+    if extra <= 0:
+        return aug, aug_lengths, G
+    aug = np.pad(aug, ((0, 0), (0, extra), (0, 0)))
+    return aug, aug_lengths, np.pad(G, ((0, 0), (0, 0), (0, extra)))
 
 
 def make_validation(step, val_idx, batch_size, val_rng):
