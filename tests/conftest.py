@@ -20,6 +20,8 @@ TINY_NET = dict(
 )
 TINY_LEARNER = dict(TINY_NET, batch_size=8, max_epochs=1)
 TINY_FEW_SHOT = dict(TINY_NET, n_way=3, n_query=1, n_episodes=3)
+# OTAM has no alignment network
+TINY_OTAM = {k: v for k, v in TINY_FEW_SHOT.items() if not k.startswith("tap_")}
 TINY_SOFT_DTW = dict(
     hidden_layer_sizes=(8,), batch_size=8, max_epochs=1, device="cpu", random_state=0
 )

@@ -26,10 +26,15 @@ from sktap._engine import (
     inference_net,
     inference_scope,
 )
+from sktap.baselines import (
+    DTWFewShotClassifier,
+    OTAMFewShotClassifier,
+    PrototypeFewShotClassifier,
+)
 from sktap.interop import TAPDistanceTransformer
 from sktap.metrics import cdist_tap
 
-from .conftest import TINY_FEW_SHOT, TINY_LEARNER, requires_cuda
+from .conftest import TINY_FEW_SHOT, TINY_LEARNER, TINY_OTAM, requires_cuda
 
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
 
@@ -281,6 +286,47 @@ def test_refit_and_new_settings_use_new_references(data, with_learner):
     fresh = clone(knn).fit(X2, y2)
     for got, want in zip(knn.kneighbors(Q), fresh.kneighbors(Q)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TAPFewShotClassifier(**TINY_FEW_SHOT),
+        lambda: OTAMFewShotClassifier(**TINY_OTAM),
+        lambda: PrototypeFewShotClassifier(),
+        lambda: DTWFewShotClassifier(),
+    ],
+    ids=["tap", "otam", "prototype", "dtw"],
+)
+def test_few_shot_embeds_its_support_once_per_support_set(data, make, monkeypatch):
+    X, y, Q = data
+    clf = make().fit(X, y)
+    embedded = []
+    embed = type(clf)._embed
+
+    def counting_embed(self, seqs):
+        embedded.append(len(seqs))
+        return embed(self, seqs)
+
+    monkeypatch.setattr(type(clf), "_embed", counting_embed)
+    first = clf.predict(Q)
+    assert embedded == [len(Q), len(X)]  # the queries, then the support set
+    embedded.clear()
+    np.testing.assert_array_equal(clf.predict(Q), first)
+    assert embedded == [len(Q)]  # the queries only: the support is kept
+    # a fresh copy embeds its support again and scores the same
+    fresh = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(fresh.predict(Q), first)
+    # a new support set is embedded once, and replaces the old one
+    embedded.clear()
+    clf.set_support(X[:9], y[:9])
+    np.testing.assert_array_equal(
+        clf.predict(Q), pickle.loads(pickle.dumps(clf)).predict(Q)
+    )
+    assert sorted(embedded) == sorted([len(Q), 9, len(Q), 9])
+    embedded.clear()
+    clf.predict(Q)
+    assert embedded == [len(Q)]
 
 
 # -- what is saved -------------------------------------------------------------

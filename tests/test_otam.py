@@ -13,9 +13,9 @@ from sktap.baselines import OTAMFewShotClassifier
 from sktap.baselines._otam import otam_pairwise, otam_path_cost
 from sktap.core import ChannelScaler, ConvFrameEncoder, choose_stride
 
-from .conftest import TINY_FEW_SHOT, same_weights, weights_of
+from .conftest import TINY_OTAM, same_weights, weights_of
 
-TINY = {k: v for k, v in TINY_FEW_SHOT.items() if not k.startswith("tap_")}
+TINY = TINY_OTAM
 
 
 # -- the recurrence, checked against its definition ---------------------------

@@ -8,9 +8,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._engine import check_labels
+from .._engine import InferenceCache, check_labels
 from .._sklearn_compat import fit_context
-from .._validation import SequenceTagsMixin, check_sequences, concat_sequences
+from .._validation import (
+    Sequences,
+    SequenceTagsMixin,
+    check_sequences,
+    concat_sequences,
+)
 from ._episodes import run_episodes
 from ._sampler import EpisodeSampler, label_repr
 
@@ -33,7 +38,10 @@ class EpisodicClassifier(SequenceTagsMixin, ClassifierMixin, BaseEstimator):
       estimators (none by default);
     - ``_embed(seqs) -> Z``: the work done once per sequence (a learned
       frame transform, pooling, or nothing), for validated
-      :class:`sktap.Sequences`;
+      :class:`sktap.Sequences`; ``Z`` is :class:`sktap.Sequences` or an
+      array with one row per sequence. The support set is embedded once per
+      support set (and fitted model: see ``_embedding_sources``), then
+      kept for every ``predict``;
     - ``_make_scorer(Z)``: an object over the embedded set ``Z`` with
       ``class_scores(query, support, support_labels, n_classes) -> ndarray
       (len(query), n_classes)`` (higher is closer; ``query`` and
@@ -43,8 +51,10 @@ class EpisodicClassifier(SequenceTagsMixin, ClassifierMixin, BaseEstimator):
       it may do nothing);
 
     and may override ``fit`` (a classifier that learns; it ends with
-    ``self._store_support(seqs, y)``) and ``_check_ready`` (raise unless
-    what ``_embed`` needs is fitted).
+    ``self._store_support(seqs, y)``), ``_check_ready`` (raise unless
+    what ``_embed`` needs is fitted) and ``_embedding_sources`` (the fitted
+    objects ``_embed`` reads, such as a network: the kept support
+    embedding is rebuilt when one of them is replaced).
     """
 
     _parameter_constraints: dict = {}
@@ -71,6 +81,10 @@ class EpisodicClassifier(SequenceTagsMixin, ClassifierMixin, BaseEstimator):
     def _check_ready(self):
         """Raise unless the estimator can embed sequences (nothing to learn here)."""
 
+    def _embedding_sources(self) -> tuple:
+        """Fitted objects that ``_embed`` reads (none here: it learns nothing)."""
+        return ()
+
     def _expected_features(self):
         return getattr(self, "n_features_in_", None)
 
@@ -92,6 +106,15 @@ class EpisodicClassifier(SequenceTagsMixin, ClassifierMixin, BaseEstimator):
         self.support_labels_ = codes
         self.classes_ = classes
         self.n_features_in_ = seqs.n_features
+        self._support_cache = InferenceCache()
+
+    def _embedded_support(self):
+        """``_embed(support_)``, computed on the first call after the support
+        set (or a fitted source) changes, then kept."""
+        return self._support_cache.get(
+            lambda: self._embed(self.support_),
+            sources=(self.support_, *self._embedding_sources()),
+        )
 
     def set_support(self, X_support, y_support):
         """Classify among the classes of a new support set, without retraining.
@@ -119,7 +142,12 @@ class EpisodicClassifier(SequenceTagsMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         seqs = check_sequences(X, n_features=self.n_features_in_)
         self._check_ready()
-        scorer = self._make_scorer(self._embed(concat_sequences([seqs, self.support_])))
+        queries, support = self._embed(seqs), self._embedded_support()
+        if isinstance(queries, Sequences):
+            embedded = concat_sequences([queries, support])
+        else:
+            embedded = np.concatenate([queries, support])
+        scorer = self._make_scorer(embedded)
         n = len(seqs)
         return scorer.class_scores(
             np.arange(n),

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._engine import (
     Episodes,
     FrameEncoderMixin,
+    InferenceCache,
     SaveMixin,
     TensorSequences,
     TrainableMixin,
@@ -232,6 +233,9 @@ class TorchEpisodicClassifier(
     def _embed(self, seqs):
         return self._encode(seqs)
 
+    def _embedding_sources(self):
+        return (self.model_,)
+
     def _make_scorer(self, Z):
         return self._scorer(self.model_, Z, resolve_device(self.device))
 
@@ -280,3 +284,4 @@ class TorchEpisodicClassifier(
             state["support_data"].numpy(), state["support_lengths"].numpy()
         )
         self.support_labels_ = state["support_labels"].numpy()
+        self._support_cache = InferenceCache()
