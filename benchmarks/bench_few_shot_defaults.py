@@ -242,14 +242,14 @@ def time_cap(seconds, n_rounds):
     return callback
 
 
-def run_candidate(name, params, fit_data, test, args, cap=None):
+def run_candidate(name, params, fit_data, test, args, cap=None, seed=SEED):
     params = {**params, **(QUICK if args.quick else {})}
     interval = min(params.get("validation_interval", 100), params["n_episodes"])
     n_rounds = -(-params["n_episodes"] // interval)
     clf = TAPFewShotClassifier(
         **params,
         device="cpu",
-        random_state=SEED,
+        random_state=seed,
         callback=time_cap(cap or args.max_fit_seconds, n_rounds),
     )
     load_before = os.getloadavg()[0]  # the machine is shared: say how busy
