@@ -122,6 +122,7 @@ PAPER = dict(
     n_query=5,
     n_episodes=1000,
     learning_rate=1e-3,
+    self_attention=False,  # the rows of this study are plain TAP unless named
 )
 # TAPMetricLearner's frame-encoder defaults: 1-D convolutions over time,
 # input scaling, downsampling to at most 64 frames.
