@@ -233,3 +233,37 @@ def test_many_classes_two_sequences_each(cls, tiny):
     assert len(est.history_) == tiny["max_epochs"]
     assert all(np.isfinite(h["loss"]) for h in est.history_)
     assert np.isfinite(est.pairwise_distances(X[:4])).all()
+
+
+@pytest.mark.parametrize(
+    ("counts", "batch_size", "k", "p"),
+    [
+        ([10, 10], 16, 8, 2),  # few classes: K fills the batch
+        ([4] * 5, 16, 3, 5),
+        ([2] * 52, 16, 2, 8),  # many classes of 2: P x 2
+    ],
+)
+def test_auto_samples_per_class_fills_the_batch(counts, batch_size, k, p):
+    labels = _labels_of(counts)
+    est = TAPMetricLearner(batch_size=batch_size, samples_per_class="auto")
+    source = est._batches(np.arange(len(labels)), (None, labels))
+    assert isinstance(source, ClassBalancedBatches)
+    assert (source.samples_per_class, source.n_classes_per_batch) == (k, p)
+    for batch in _check_epoch(source, labels, np.random.RandomState(0)):
+        _, per_class = np.unique(labels[batch], return_counts=True)
+        assert per_class.tolist() == [min(k, counts[0])] * p  # equal classes here
+
+
+@pytest.mark.parametrize(
+    ("cls", "tiny"),
+    [(TAPMetricLearner, SMALL), (SoftDTWMetricLearner, TINY_SOFT_DTW)],
+)
+@pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
+def test_auto_samples_per_class_fits_singletons_uniformly(data, cls, tiny):
+    # every class with one sequence: no positives to balance, uniform batches
+    X, _ = data
+    singletons = np.arange(len(X))
+    est = cls(**tiny, samples_per_class="auto")
+    assert isinstance(est._batches(singletons, (None, singletons)), EpochBatches)
+    est.fit(X, singletons)
+    assert len(est.history_) == tiny["max_epochs"]

@@ -53,7 +53,12 @@ from ._trainable import (
     frame_width,
     refuse_code_params,
 )
-from ._training import ClassBalancedBatches, Episodes, EpochBatches
+from ._training import (
+    ClassBalancedBatches,
+    Episodes,
+    EpochBatches,
+    auto_samples_per_class,
+)
 
 __all__ = [
     "ClassBalancedBatches",
@@ -69,6 +74,7 @@ __all__ = [
     "TrainableMixin",
     "alignment_network",
     "alignment_params",
+    "auto_samples_per_class",
     "build_seeded",
     "check_form",
     "check_hidden_sizes",

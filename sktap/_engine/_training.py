@@ -31,6 +31,7 @@ __all__ = [
     "EpochBatches",
     "TrainingConfig",
     "TrainingState",
+    "auto_samples_per_class",
     "load_checkpoint",
     "train",
 ]
@@ -165,6 +166,21 @@ class ClassBalancedBatches:
                 batch.append(members[c].take(k))
             batches.append(np.concatenate(batch))
         return batches
+
+
+def auto_samples_per_class(labels, batch_size):
+    """``K`` of ``samples_per_class="auto"``: ``max(2, batch_size //
+    n_classes)``, so that ``P = batch_size // K`` classes of ``K`` sequences
+    fill a batch (2 per class with many classes, more with few); None (draw
+    uniform batches) when no class has 2 sequences.
+
+    >>> auto_samples_per_class([0, 0, 1, 1], 16), auto_samples_per_class(range(40), 16)
+    (8, None)
+    """
+    classes, counts = np.unique(np.asarray(labels), return_counts=True)
+    if counts.max(initial=0) < 2:
+        return None
+    return max(2, int(batch_size) // len(classes))
 
 
 class Episodes:

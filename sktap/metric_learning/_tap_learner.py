@@ -132,9 +132,12 @@ class TAPMetricLearner(TorchMetricLearner):
         Scales of the lifted and binomial losses.
     batch_size : int, default=16
         Sequences per batch (capped at the number of training sequences).
-    samples_per_class : int or None, default=None
+    samples_per_class : int, "auto" or None, default=None
         How a supervised fit draws its batches. None: the training
-        sequences in a fresh random order each epoch, cut into batches. An
+        sequences in a fresh random order each epoch, cut into batches.
+        "auto": class-balanced with ``K = max(2, batch_size // n_classes)``
+        (2 per class with many classes, enough to fill the batch with few),
+        uniform when every class has a single training sequence. An
         int ``K >= 2``: class-balanced batches of ``P = batch_size // K``
         distinct classes (at least 1, at most the number of classes) with
         ``K`` distinct sequences of each (all of a class's sequences when it

@@ -16,6 +16,7 @@ from .._engine import (
     SaveMixin,
     TensorSequences,
     TrainableMixin,
+    auto_samples_per_class,
     check_labels,
     common_train_params,
     frame_encoder_params,
@@ -88,7 +89,11 @@ class TorchMetricLearner(
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="neither")],
         # how minibatches are drawn (the loss needs positives)
-        "samples_per_class": [Interval(Integral, 2, None, closed="left"), None],
+        "samples_per_class": [
+            Interval(Integral, 2, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         **common_train_params,
     }
 
@@ -185,11 +190,15 @@ class TorchMetricLearner(
     def _batches(self, train_idx, labels):
         """Uniform shuffled minibatches, or P classes x K sequences each
         (``samples_per_class``) when there are labels."""
-        if labels is None or self.samples_per_class is None:
+        k = self.samples_per_class
+        if labels is None or k is None:
             return EpochBatches(train_idx, self.batch_size)
-        return ClassBalancedBatches(
-            train_idx, labels[1][train_idx], self.batch_size, self.samples_per_class
-        )
+        codes = labels[1][train_idx]
+        if k == "auto":
+            k = auto_samples_per_class(codes, self.batch_size)
+            if k is None:  # one sequence per class: no positive pairs to balance
+                return EpochBatches(train_idx, self.batch_size)
+        return ClassBalancedBatches(train_idx, codes, self.batch_size, k)
 
     def _encode_sequences(self, seqs):
         if self.model_.frame is None and self.model_.scaler is None:
