@@ -135,7 +135,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import machine_info, subsample, timed
 from _datasets import DATASETS, HARD, STANDARD, describe, length_range, markdown_table
 
-from sktap import TAPKNeighborsClassifier, TAPMetricLearner
+from sktap import TAPKNeighborsClassifier, TAPMetricLearner, _thresholds
 from sktap.baselines import SoftDTWMetricLearner
 from sktap.metrics import mean_average_precision
 
@@ -465,6 +465,13 @@ def parse_args(argv):
     parser.add_argument(
         "--hard", action="store_true", help=f"run {','.join(HARD)} instead"
     )
+    parser.add_argument(
+        "--auto-target-length",
+        type=int,
+        default=None,
+        help="frames that downsample='auto' aims at for the longest training "
+        "series (sktap._thresholds.AUTO_TARGET_LENGTH, default 64)",
+    )
     parser.add_argument("--quick", action="store_true", help="40/40 series, 2 epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tap-params", type=json.loads, default={}, help="JSON")
@@ -491,6 +498,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.auto_target_length is not None:  # a measured threshold, re-measured
+        _thresholds.AUTO_TARGET_LENGTH = args.auto_target_length
     machine = machine_info()
     tap_params = learner_params(args.tap_params, args)
     sdtw_params = learner_params(args.sdtw_params, args)

@@ -12,14 +12,14 @@ split of validation classes): every method runs with its library defaults,
 fixed beforehand on generated data (``bench_few_shot_defaults.py``), and
 ``random_state=0``.
 
-Methods: ``TAPFewShotClassifier(self_attention=False)`` (TAP), the same
-with ``self_attention=True`` (SA-TAP, the default since 2026-11-30), ``OTAMFewShotClassifier()`` (the same
-backbone and episodes under OTAM's ordered soft alignment), and the
-training-free ``DTWFewShotClassifier`` (DTW, rule 1-NN; class mean in
-5-shot) and ``PrototypeFewShotClassifier`` (mean frame, nearest
-prototype). One probe, not a method: "TAP, 50 episodes" is the default
-TAP trained for a tenth of its episodes, to see whether longer training on
-few classes fits what does not carry to novel ones.
+Methods: ``TAPFewShotClassifier(self_attention=False)`` (TAP), the same with
+``self_attention=True`` (SA-TAP, the default since 2026-11-30),
+``OTAMFewShotClassifier()`` (the same backbone and episodes under OTAM's
+ordered soft alignment), and the training-free ``DTWFewShotClassifier``
+(DTW, rule 1-NN; class mean in 5-shot) and ``PrototypeFewShotClassifier``
+(mean frame, nearest prototype). One probe, not a method: "TAP, 50 episodes"
+is the default TAP trained for a tenth of its episodes, to see whether
+longer training on few classes fits what does not carry to novel ones.
 
 Sets (bundled in aeon's wheel, read without importing aeon, see
 ``_datasets.py``): JapaneseVowels (9 classes, 640 series, 12 channels,

@@ -57,6 +57,15 @@ BY_CHANNEL_MAX_D = 64
 #: a whole bucketed call; lower means more, smaller network calls.
 MAX_PADDING = 1.2
 
+# -- downsampling (sktap/_engine/_trainable.py) -------------------------------
+
+#: Longest encoded sequence that ``downsample="auto"`` aims at: the stride
+#: is the smallest that brings the longest training series to at most this
+#: many frames. TAP's cost grows with ``Lx * Ly``; 64 frames keep a pair's
+#: grid at 4,096 cells. Chosen on the seven sets of ``bench_accuracy.py``
+#: (at most 361 steps).
+AUTO_TARGET_LENGTH = 64
+
 # -- shapes that repeat (sktap/core/_bucketed.py, sktap/_engine) ------------
 
 #: Padded lengths are rounded up to a grid (:func:`round_up_length`):

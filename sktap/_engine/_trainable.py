@@ -28,6 +28,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
+from .. import _thresholds
 from .._sklearn_compat import Interval, StrOptions
 from .._validation import Sequences, concat_sequences
 from ..core import (
@@ -43,7 +44,6 @@ from ._tensors import TensorSequences, build_seeded, generator_from
 from ._training import TrainingConfig, TrainingState, load_checkpoint, train
 
 __all__ = [
-    "AUTO_TARGET_LENGTH",
     "FrameEncoderMixin",
     "TrainableMixin",
     "alignment_network",
@@ -55,10 +55,6 @@ __all__ = [
 
 _MIN_COMPONENTS = 8
 _ENCODE_BATCH = 256
-
-# Longest encoded sequence that downsample="auto" aims at: TAP's cost grows
-# with Lx * Ly, and 64 frames keep a pair's grid at 4,096 cells.
-AUTO_TARGET_LENGTH = 64
 
 #: Constraints of the frame-encoder parameters (:class:`FrameEncoderMixin`).
 frame_encoder_params = {
@@ -170,7 +166,7 @@ class FrameEncoderMixin:
             return int(self.downsample)
         if uses_augment or self.encoder == "mlp":
             return 1
-        return choose_stride(int(seqs.lengths.max()), AUTO_TARGET_LENGTH)
+        return choose_stride(int(seqs.lengths.max()), _thresholds.AUTO_TARGET_LENGTH)
 
     def _scaler(self, n_features):
         """A :class:`~sktap.core.ChannelScaler` (unfitted) if ``scale``, else None."""
