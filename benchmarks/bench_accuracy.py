@@ -470,7 +470,13 @@ def parse_args(argv):
         type=int,
         default=None,
         help="frames that downsample='auto' aims at for the longest training "
-        "series (sktap._thresholds.AUTO_TARGET_LENGTH, default 64)",
+        "series (sktap._thresholds.AUTO_TARGET_LENGTH)",
+    )
+    parser.add_argument(
+        "--auto-max-stride",
+        type=int,
+        default=None,
+        help="largest stride of downsample='auto' (sktap._thresholds.AUTO_MAX_STRIDE)",
     )
     parser.add_argument("--quick", action="store_true", help="40/40 series, 2 epochs")
     parser.add_argument("--seed", type=int, default=0)
@@ -498,8 +504,10 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.auto_target_length is not None:  # a measured threshold, re-measured
+    if args.auto_target_length is not None:  # measured thresholds, re-measured
         _thresholds.AUTO_TARGET_LENGTH = args.auto_target_length
+    if args.auto_max_stride is not None:
+        _thresholds.AUTO_MAX_STRIDE = args.auto_max_stride
     machine = machine_info()
     tap_params = learner_params(args.tap_params, args)
     sdtw_params = learner_params(args.sdtw_params, args)

@@ -66,6 +66,12 @@ MAX_PADDING = 1.2
 #: (at most 361 steps).
 AUTO_TARGET_LENGTH = 64
 
+#: Largest stride ``downsample="auto"`` takes, or None for no cap: above
+#: ``AUTO_TARGET_LENGTH * AUTO_MAX_STRIDE`` steps the longest series keeps
+#: more than ``AUTO_TARGET_LENGTH`` frames, so long series are not read
+#: too coarsely. None until ``bench_accuracy.py --hard`` decides.
+AUTO_MAX_STRIDE = None
+
 # -- shapes that repeat (sktap/core/_bucketed.py, sktap/_engine) ------------
 
 #: Padded lengths are rounded up to a grid (:func:`round_up_length`):

@@ -166,7 +166,9 @@ class FrameEncoderMixin:
             return int(self.downsample)
         if uses_augment or self.encoder == "mlp":
             return 1
-        return choose_stride(int(seqs.lengths.max()), _thresholds.AUTO_TARGET_LENGTH)
+        stride = choose_stride(int(seqs.lengths.max()), _thresholds.AUTO_TARGET_LENGTH)
+        cap = _thresholds.AUTO_MAX_STRIDE
+        return stride if cap is None else min(stride, cap)
 
     def _scaler(self, n_features):
         """A :class:`~sktap.core.ChannelScaler` (unfitted) if ``scale``, else None."""
