@@ -60,6 +60,20 @@ def test_mlp_encoder_is_the_papers(data):
         TAPMetricLearner(**{**TINY, "encoder": "mlp", "downsample": 2}).fit(X, y)
 
 
+@pytest.mark.parametrize("cap", [None, 2, 3, 8])
+def test_auto_downsampling_caps_its_stride(monkeypatch, cap):
+    from sktap import _thresholds
+
+    monkeypatch.setattr(_thresholds, "AUTO_MAX_STRIDE", cap)
+    rng = np.random.RandomState(1)
+    X = [np.cumsum(rng.randn(rng.randint(150, 300))) for _ in range(6)]
+    y = np.arange(6) % 2
+    est = TAPMetricLearner(**{**TINY, "max_epochs": 1}).fit(X, y)
+    longest = max(map(len, X))
+    assert est.stride_ == (5 if cap is None else min(5, cap))  # ceil(299 / 64)
+    assert est.encode(X).lengths.max() == -(-longest // est.stride_)
+
+
 def test_auto_downsampling_bounds_long_series():
     rng = np.random.RandomState(1)
     X = [np.cumsum(rng.randn(rng.randint(150, 300))) for _ in range(8)]
