@@ -134,7 +134,7 @@ def _capture_batches(monkeypatch):
 def test_none_keeps_the_uniform_batches(data, monkeypatch):
     X, y = data
     captured = _capture_batches(monkeypatch)
-    est = TAPMetricLearner(**SMALL, samples_per_class=None).fit(X, y)
+    TAPMetricLearner(**SMALL, samples_per_class=None).fit(X, y)
     source = captured["batches"]
     assert type(source) is EpochBatches
     rng = np.random.RandomState()
@@ -144,8 +144,17 @@ def test_none_keeps_the_uniform_batches(data, monkeypatch):
     committed = EpochBatches(np.arange(len(X)), SMALL["batch_size"])(rng)
     assert all(np.array_equal(a, b) for a, b in zip(ours, committed))
     assert len(ours) == len(committed)
+
+
+def test_the_default_is_auto(data):
+    X, y = data
+    assert TAPMetricLearner().samples_per_class == "auto"
+    assert SoftDTWMetricLearner().samples_per_class == "auto"
     default = TAPMetricLearner(**SMALL).fit(X, y)
-    assert same_weights(weights_of(est), weights_of(default))
+    auto = TAPMetricLearner(**SMALL, samples_per_class="auto").fit(X, y)
+    uniform = TAPMetricLearner(**SMALL, samples_per_class=None).fit(X, y)
+    assert same_weights(weights_of(default), weights_of(auto))
+    assert not same_weights(weights_of(default), weights_of(uniform))
 
 
 def test_learner_draws_balanced_batches_from_training_labels(data, monkeypatch):

@@ -166,7 +166,7 @@ class SoftDTWMetricLearner(TorchMetricLearner):
         alpha=40.0,
         beta=2.0,
         batch_size=16,
-        samples_per_class=None,
+        samples_per_class="auto",
         max_epochs=40,
         learning_rate=3e-3,
         weight_decay=1e-4,

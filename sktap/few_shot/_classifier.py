@@ -45,8 +45,8 @@ class TAPFewShotClassifier(TorchEpisodicClassifier):
     against 0.85); self-attention is on because it wins on real data (see
     ``self_attention``). They differ from the paper
     in the frame encoder (the metric learner's: 1-D convolutions over
-    time, input scaling, downsampling of long series to at most 64 frames,
-    instead of a per-frame MLP of width 1024), a narrower alignment
+    time, input scaling, downsampling of long series to at most 64 frames
+    or stride 16, instead of a per-frame MLP of width 1024), a narrower alignment
     network (hidden channels 16, 16 instead of 64, 64), two queries per
     class and episode instead of 5, 500 episodes instead of 1,000 and
     learning rate 3e-3 instead of 1e-3. The paper's
