@@ -70,7 +70,17 @@ EXPECTED_FAILED = {
 }
 
 
+_FLOAT32_TILES = (
+    "float32 tiles: a subset's transform differs from the full one in the "
+    "last bits (about 1e-7 on values near 0.3), beyond the check's atol 1e-7"
+)
+
+
 def expected_failed_checks(estimator):
+    if isinstance(estimator, TAPDistanceTransformer) and (
+        estimator.symmetric == "divergence"
+    ):
+        return {**EXPECTED_FAILED, "check_methods_subset_invariance": _FLOAT32_TILES}
     return EXPECTED_FAILED
 
 

@@ -344,12 +344,24 @@ def run_form(kernel, X, Y, form, budget, n_jobs=None, verbose=0, x_self=None):
     return out
 
 
+_DIVERGENCE_ULPS = 4
+
+
 def to_divergence(out, sx, sy):
     """``out`` (n_x, n_y) of symmetric distances made a divergence, in place.
 
     ``sx`` (n_x,) and ``sy`` (n_y,) are the self-distances; the result is
-    ``max(0, out - (sx[i] + sy[j]) / 2)``.
+    ``max(0, out - (sx[i] + sy[j]) / 2)``, and 0 where it is within the
+    float32 rounding of its terms (``_DIVERGENCE_ULPS`` units in the last
+    place of ``|out| + (sx[i] + sy[j]) / 2``): the three distances come
+    from different tiles, whose float32 sums differ in their last bits, so
+    a sequence's divergence from an identical one would otherwise read
+    1e-8 to 1e-7 or 0 depending on how the calls were batched.
     """
-    out -= ((sx[:, None] + sy[None, :]) / 2).astype(out.dtype)
-    np.maximum(out, 0, out=out)
+    half = ((sx[:, None] + sy[None, :]) / 2).astype(out.dtype)
+    noise = np.abs(out)
+    noise += half
+    noise *= _DIVERGENCE_ULPS * np.finfo(np.float32).eps
+    out -= half
+    out[out <= noise] = 0
     return out
