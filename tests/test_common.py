@@ -70,24 +70,30 @@ EXPECTED_FAILED = {
 }
 
 
-_FLOAT32_TILES = (
-    "float32 tiles: a subset's transform differs from the full one in the "
-    "last bits (about 1e-7 on values near 0.3), beyond the check's atol 1e-7"
-)
-
-
 def expected_failed_checks(estimator):
-    if isinstance(estimator, TAPDistanceTransformer) and (
-        estimator.symmetric == "divergence"
-    ):
-        return {**EXPECTED_FAILED, "check_methods_subset_invariance": _FLOAT32_TILES}
     return EXPECTED_FAILED
+
+
+def _float32_subset_check(estimator, check):
+    """The learned divergence's subset check, which sklearn runs at atol 1e-7:
+    float32 tiles make a subset's transform differ from the full one in the
+    last bits (about 1e-7 on values near 0.3), so it passes or fails with
+    the thread timing. ``tests/test_interop_sklearn.py`` checks the same
+    invariance at float32 tolerance."""
+    name = getattr(check, "func", check).__name__
+    return (
+        name == "check_methods_subset_invariance"
+        and isinstance(estimator, TAPDistanceTransformer)
+        and estimator.symmetric == "divergence"
+    )
 
 
 @parametrize_with_checks(
     ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True
 )
 def test_sklearn_compatible(estimator, check):
+    if _float32_subset_check(estimator, check):
+        pytest.skip(_float32_subset_check.__doc__.split(":")[0])
     check(estimator)
 
 

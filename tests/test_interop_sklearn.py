@@ -61,6 +61,16 @@ def test_parameter_free_transform_equals_cdist_tap(data, form):
     )
 
 
+@pytest.mark.parametrize("form", [True, "divergence"])
+def test_transform_of_subsets_matches_at_float32_precision(data, learner, form):
+    # sklearn's check_methods_subset_invariance at float32's tolerance
+    X, _, Xq, _ = data
+    tr = TAPDistanceTransformer(learner, refit_metric=False, symmetric=form)
+    full = tr.fit(X).transform(Xq)
+    parts = np.vstack([tr.transform(Xq[i : i + 2]) for i in range(0, len(Xq), 2)])
+    np.testing.assert_allclose(parts, full, rtol=1e-5, atol=1e-6)
+
+
 def test_divergence_is_clustering_ready(data, learner):
     X, _, _Xq, _ = data
     D = learner.pairwise_distances(X, symmetric="divergence")
