@@ -27,6 +27,7 @@ from joblib import Parallel, delayed
 from sklearn import get_config
 
 from .. import _thresholds
+from ..core._bucketed import padded_lengths
 from ._tensors import TensorSequences
 
 __all__ = [
@@ -156,9 +157,7 @@ def _padded_lengths(seqs) -> np.ndarray:
         or seqs.data.device.type not in _thresholds.ROUNDED_TILE_DEVICES
     ):
         return lengths
-    values, inverse = np.unique(lengths, return_inverse=True)
-    padded = np.array([seqs.padded_width(v) for v in values], dtype=np.int64)
-    return padded[inverse].reshape(lengths.shape)
+    return padded_lengths(lengths, seqs.data.shape[1])
 
 
 def _take(seqs, indices, padded):

@@ -27,7 +27,13 @@ from .._config import get_config
 from .._thresholds import MAX_PADDING, round_up_length
 from ._tap import _as_lengths, tap_paired, tap_pairwise
 
-__all__ = ["padded_length", "padding_ratio", "tap_pairs", "tap_pairwise_bucketed"]
+__all__ = [
+    "padded_length",
+    "padded_lengths",
+    "padding_ratio",
+    "tap_pairs",
+    "tap_pairwise_bucketed",
+]
 
 _MAX_PADDING = MAX_PADDING  # sktap/_thresholds.py
 # Per side of a block: the block's ratio is the product of its two sides'.
@@ -61,7 +67,7 @@ def padded_length(n, width=None) -> int:
     return rounded if width is None else max(n, min(rounded, int(width)))
 
 
-def _padded_lengths(lengths, width=None):
+def padded_lengths(lengths, width=None):
     """:func:`padded_length` of each of ``lengths`` (int64 numpy) in a
     tensor ``width`` frames long; None: trimmed to the longest of them."""
     if width is None:
@@ -219,8 +225,8 @@ def tap_pairs(
         # gradients, as in the all-pairs computation, not None.
         e = rows.to(x.device)
         return tap_paired(x[e, :1], e + 1, y[e, :1], e + 1, net)
-    px = _padded_lengths(lx[r_np], x.shape[1])
-    py = _padded_lengths(ly[c_np], y.shape[1])
+    px = padded_lengths(lx[r_np], x.shape[1])
+    py = padded_lengths(ly[c_np], y.shape[1])
     order, buckets = _plan_pairs(px, py, max_cells, max_padding)
     parts = []
     for start, stop, mx, my in buckets:
@@ -278,8 +284,8 @@ def tap_pairwise_bucketed(
     """
     lx = _lengths_np(x_lengths, x.shape[0])
     ly = _lengths_np(y_lengths, y.shape[0])
-    ox, chunks_x = _plan_side(_padded_lengths(lx, x.shape[1]), n_buckets)
-    oy, chunks_y = _plan_side(_padded_lengths(ly, y.shape[1]), n_buckets)
+    ox, chunks_x = _plan_side(padded_lengths(lx, x.shape[1]), n_buckets)
+    oy, chunks_y = _plan_side(padded_lengths(ly, y.shape[1]), n_buckets)
     if not len(ox) or not len(oy):
         return tap_pairwise(x, x_lengths, y, y_lengths, net, symmetric=symmetric)
     block_rows = []
@@ -355,7 +361,7 @@ def padding_ratio(
     if rows is None:
         # a block's cells are the product of its two sides' padded lengths
         sides = [
-            _plan_side(_padded_lengths(lens), n_buckets)[1]
+            _plan_side(padded_lengths(lens), n_buckets)[1]
             if bucketed
             else [(0, len(lens), lens.max())]
             for lens in (lx, ly)
@@ -368,7 +374,7 @@ def padding_ratio(
         return math.nan
     if bucketed:
         # tensors trimmed to their longest sequence, as for the planning
-        padded = (_padded_lengths(p, all_.max()) for p, all_ in ((px, lx), (py, ly)))
+        padded = (padded_lengths(p, all_.max()) for p, all_ in ((px, lx), (py, ly)))
         buckets = _plan_pairs(*padded, max_cells, max_padding)[1]
     else:
         buckets = [(0, len(px), px.max(), py.max())]
