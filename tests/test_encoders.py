@@ -32,6 +32,7 @@ configs = st.fixed_dictionaries(
         "kernel_size": st.sampled_from([1, 3, 5]),
         "stride": st.integers(1, 4),
         "normalize": st.booleans(),
+        "context": st.booleans(),
     }
 )
 
@@ -79,8 +80,9 @@ def test_batched_equals_per_sequence_float32(rng):
     assert z.dtype == torch.float32
 
 
-def test_frames_beyond_lengths_are_exactly_zero():
-    enc = _encoder(1, 4, channels=(8,), stride=2)
+@pytest.mark.parametrize("context", [False, True])
+def test_frames_beyond_lengths_are_exactly_zero(context):
+    enc = _encoder(1, 4, channels=(8,), stride=2, context=context)
     x = torch.randn(3, 11, 1, dtype=torch.float64)
     x[:, 6:] = float("nan")  # non-finite padding must not leak either
     with torch.no_grad():
@@ -108,10 +110,14 @@ def test_output_lengths_are_ceil(stride, channels):
         assert z.shape[1] == math.ceil(L / stride)
 
 
-@pytest.mark.parametrize("channels", [(), (4,), (3, 5)])
+@pytest.mark.parametrize(
+    "channels, context", [((), False), ((4,), False), ((3, 5), False), ((4,), True)]
+)
 @pytest.mark.parametrize("stride", [1, 2])
-def test_gradcheck(channels, stride):
-    enc = _encoder(2, 3, channels=channels, kernel_size=3, stride=stride)
+def test_gradcheck(channels, context, stride):
+    enc = _encoder(
+        2, 3, channels=channels, kernel_size=3, stride=stride, context=context
+    )
     x = torch.randn(2, 7, 2, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([7, 4])
     assert torch.autograd.gradcheck(lambda x: enc(x, lengths)[0], (x,))
@@ -234,6 +240,21 @@ def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError) as info:
         ConvFrameEncoder(params.pop("n_features"), params.pop("n_components"), **params)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("L", [9, 64, 301])
+def test_context_lets_every_frame_see_every_step(L):
+    local = _encoder(1, 4, channels=(6, 6), kernel_size=3, stride=2)
+    far = _encoder(1, 4, channels=(6, 6), kernel_size=3, stride=2, context=True)
+    n_frames = math.ceil(L / 2)
+    for step in (0, L // 2, L - 1):
+        assert _influence(far, L, step) == set(range(n_frames))
+        assert len(_influence(local, L, step)) < n_frames or L == 9
+
+
+def test_context_needs_a_hidden_layer():
+    with pytest.raises(ValueError, match="context=True needs at least one hidden"):
+        ConvFrameEncoder(1, 2, channels=(), context=True)
 
 
 def test_layers_are_conv1d_only():

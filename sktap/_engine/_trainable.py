@@ -58,7 +58,7 @@ _ENCODE_BATCH = 256
 
 #: Constraints of the frame-encoder parameters (:class:`FrameEncoderMixin`).
 frame_encoder_params = {
-    "encoder": [StrOptions({"conv", "mlp"})],
+    "encoder": [StrOptions({"conv", "conv_context", "mlp"})],
     "hidden_layer_sizes": [tuple, list],
     "n_components": [Interval(Integral, 1, None, closed="left"), None],
     "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
@@ -152,7 +152,12 @@ class FrameEncoderMixin:
         # a first-layer window at least as wide as the stride reads every step
         kernel = max(self.encoder_kernel_size, 2 * (stride // 2) + 1)
         frame = ConvFrameEncoder(
-            n_features, width, channels=hidden, kernel_size=kernel, stride=stride
+            n_features,
+            width,
+            channels=hidden,
+            kernel_size=kernel,
+            stride=stride,
+            context=self.encoder == "conv_context",
         )
         return frame, width
 

@@ -86,6 +86,13 @@ class ConvFrameEncoder(nn.Module):
         layer also runs on the shorter sequence. See :func:`choose_stride`.
     normalize : bool, default=True
         L2-normalise each output frame.
+    context : bool, default=False
+        Add a summary of the whole sequence to every frame: the mean of the
+        last hidden layer's frames over the sequence's valid frames, mapped
+        by a linear layer to ``n_components`` and added to each frame's
+        pointwise output before normalisation. Every frame then sees the
+        whole series, however long, and still keeps its own time position
+        for TAP (needs at least one hidden layer).
 
     Notes
     -----
@@ -133,6 +140,7 @@ class ConvFrameEncoder(nn.Module):
         kernel_size=5,
         stride=1,
         normalize=True,
+        context=False,
     ):
         super().__init__()
         self.n_features = _check_positive_int(n_features, "n_features")
@@ -165,6 +173,11 @@ class ConvFrameEncoder(nn.Module):
         self.out = nn.Conv1d(
             widths[-1], self.n_components, 1, stride=1 if self.channels else self.stride
         )
+        self.context = bool(context)
+        if self.context and not self.channels:
+            raise ValueError("context=True needs at least one hidden layer (channels)")
+        # the whole-sequence summary added to every frame (see ``context``)
+        self.summary = nn.Linear(widths[-1], self.n_components) if self.context else None
 
     returns_lengths = True  # forward maps (x, lengths) to (z, out_lengths)
 
@@ -176,7 +189,8 @@ class ConvFrameEncoder(nn.Module):
         len(channels) >= 1`` (the first layer adds ``k - 1`` steps, each later
         one ``(k - 1) * s`` because its inputs are ``s`` steps apart); 1 with
         no hidden layer. Output frame ``t`` depends on input steps within
-        ``(receptive_field - 1) // 2`` of step ``t * stride``.
+        ``(receptive_field - 1) // 2`` of step ``t * stride`` (with
+        ``context``, and on the mean of the whole sequence's hidden frames).
         """
         field, jump = 1, 1
         for conv in self.hidden:
@@ -222,6 +236,9 @@ class ConvFrameEncoder(nn.Module):
         for conv in self.hidden:
             h = mask_frames(torch.relu(conv(h)), out_lengths, time_dim=-1)
         z = self.out(h)  # (n, n_components, L_out)
+        if self.summary is not None:  # h is zero beyond out_lengths
+            mean = h.sum(dim=-1) / out_lengths.to(h.dtype).unsqueeze(-1)
+            z = z + self.summary(mean).unsqueeze(-1)
         if self.normalize:
             z = nn.functional.normalize(z, dim=1)
         return mask_frames(z, out_lengths, time_dim=-1).transpose(1, 2), out_lengths

@@ -98,10 +98,11 @@ class TAPFewShotClassifier(TorchEpisodicClassifier):
         ``encoder_kernel_size`` are ignored. Estimators with a custom
         backbone can be pickled (if the module can) but not saved with
         ``save``.
-    encoder : {"conv", "mlp"}, default="conv"
+    encoder : {"conv", "conv_context", "mlp"}, default="conv"
         The frame encoder ``h``, as in :class:`sktap.TAPMetricLearner`:
         "conv": :class:`~sktap.core.ConvFrameEncoder`, 1-D convolutions over
-        time (a frame sees its neighbours); "mlp":
+        time (a frame sees its neighbours); "conv_context": the same plus a
+        summary of the whole sequence added to every frame; "mlp":
         :class:`~sktap.core.FrameMLP`, the paper's per-frame MLP ``d ->
         hidden_layer_sizes -> n_components`` with ReLU. Both L2-normalise
         their output frames.

@@ -66,13 +66,16 @@ class TAPMetricLearner(TorchMetricLearner):
     loss : {"triplet", "lifted", "binomial"}, default="triplet"
         Batch-hard triplet (Eq. 4), lifted structure (Eq. 5) or binomial
         deviance with hard mining (Eqs. 6-7).
-    encoder : {"conv", "mlp"}, default="conv"
+    encoder : {"conv", "conv_context", "mlp"}, default="conv"
         The frame encoder ``h``. "conv": :class:`~sktap.core.ConvFrameEncoder`,
         1-D convolutions over time (kernel ``encoder_kernel_size``, one
         hidden layer per entry of ``hidden_layer_sizes``, receptive field
         13 steps by default, more after downsampling) then a pointwise
-        layer; "mlp": the paper's
-        per-frame MLP. Both L2-normalise their output frames.
+        layer; "conv_context": the same, plus a summary of the whole
+        sequence (the mean of its last hidden layer, mapped linearly) added
+        to every frame, so frames see the whole series (``context=True``);
+        "mlp": the paper's per-frame MLP. All L2-normalise their output
+        frames.
     hidden_layer_sizes : tuple of int, default=(64, 64, 64)
         Hidden widths (channels) of ``h``.
     n_components : int or None, default=32
