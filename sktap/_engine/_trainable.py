@@ -63,7 +63,7 @@ frame_encoder_params = {
     "n_components": [Interval(Integral, 1, None, closed="left"), None],
     "encoder_kernel_size": [Interval(Integral, 1, None, closed="left")],
     "downsample": [
-        StrOptions({"auto"}),
+        StrOptions({"auto", "per_sequence"}),
         Interval(Integral, 1, None, closed="left"),
     ],
     "scale": ["boolean"],
@@ -138,12 +138,15 @@ class FrameEncoderMixin:
     :class:`sktap.TAPMetricLearner`).
     """
 
-    def _build_frame(self, n_features, stride):
-        """``(h, width)``: the frame encoder and its output width."""
+    def _build_frame(self, n_features, stride, frames=None):
+        """``(h, width)``: the frame encoder and its output width.
+
+        ``frames``: per-sequence resolution (``ConvFrameEncoder(max_frames=)``).
+        """
         hidden = check_hidden_sizes(self.hidden_layer_sizes)
         width = frame_width(self.n_components, n_features)
         if self.encoder == "mlp":
-            if stride != 1:
+            if stride != 1 or frames is not None:
                 raise ValueError(
                     "encoder='mlp' compares frames one by one and cannot "
                     f"downsample; got downsample={self.downsample!r}"
@@ -158,6 +161,7 @@ class FrameEncoderMixin:
             kernel_size=kernel,
             stride=stride,
             context=self.encoder == "conv_context",
+            max_frames=frames,
         )
         return frame, width
 
@@ -167,13 +171,37 @@ class FrameEncoderMixin:
         ``uses_augment``: the fit uses the self-supervised term, whose
         ground-truth alignments are frame to frame ("auto" is then 1).
         """
-        if self.downsample != "auto":
+        if self.downsample not in ("auto", "per_sequence"):
             return int(self.downsample)
-        if uses_augment or self.encoder == "mlp":
+        if self.downsample == "per_sequence" or uses_augment or self.encoder == "mlp":
             return 1
         stride = choose_stride(int(seqs.lengths.max()), _thresholds.AUTO_TARGET_LENGTH)
         cap = _thresholds.AUTO_MAX_STRIDE
         return stride if cap is None else min(stride, cap)
+
+    def _resolution(self, seqs, uses_augment=False):
+        """The encoder's resolution as model-kind entries: ``{"stride": s}``,
+        plus ``"frames": F`` for ``downsample="per_sequence"``.
+
+        ``F = max(AUTO_TARGET_LENGTH, ceil(longest / AUTO_MAX_STRIDE))``:
+        64 frames, or more for series so long that 64 frames would pool more
+        than ``AUTO_MAX_STRIDE`` steps into one. Sequences of at most ``F``
+        steps keep every step. None of this with the self-supervised term,
+        whose ground truth aligns step to step.
+        """
+        kind = {"stride": self._stride(seqs, uses_augment)}
+        if self.downsample == "per_sequence" and not uses_augment:
+            if self.encoder == "mlp":
+                raise ValueError(
+                    "encoder='mlp' compares frames one by one and cannot "
+                    "downsample; got downsample='per_sequence'"
+                )
+            longest = int(seqs.lengths.max())
+            kind["frames"] = max(
+                _thresholds.AUTO_TARGET_LENGTH,
+                -(-longest // _thresholds.AUTO_MAX_STRIDE),
+            )
+        return kind
 
     def _scaler(self, n_features):
         """A :class:`~sktap.core.ChannelScaler` (unfitted) if ``scale``, else None."""

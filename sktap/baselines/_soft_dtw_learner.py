@@ -206,7 +206,7 @@ class SoftDTWMetricLearner(TorchMetricLearner):
         self.checkpoint_path = checkpoint_path
 
     def _build_model(self, n_features, kind):
-        frame, _ = self._build_frame(n_features, kind["stride"])
+        frame, _ = self._build_frame(n_features, kind["stride"], kind.get("frames"))
         return SoftDTWModel(frame, self.gamma, self._scaler(n_features))
 
     def distance_kernel(self, *, symmetric=False):

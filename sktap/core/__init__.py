@@ -5,7 +5,7 @@ dtype, and supports autograd. :mod:`sktap.functional` is its public face.
 """
 
 from ._bucketed import padding_ratio, tap_pairs, tap_pairwise_bucketed
-from ._encoders import ConvFrameEncoder, choose_stride
+from ._encoders import ConvFrameEncoder, choose_stride, pool_frames
 from ._masks import cell_mask, frame_mask, mask_frames
 from ._modules import (
     ChannelScaler,
@@ -32,6 +32,7 @@ __all__ = [
     "frame_mask",
     "mask_frames",
     "padding_ratio",
+    "pool_frames",
     "tap_paired",
     "tap_pairs",
     "tap_pairwise",

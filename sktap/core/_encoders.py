@@ -16,7 +16,7 @@ from torch import nn
 
 from ._masks import mask_frames
 
-__all__ = ["ConvFrameEncoder", "choose_stride"]
+__all__ = ["ConvFrameEncoder", "choose_stride", "pool_frames"]
 
 
 def _is_int(value) -> bool:
@@ -62,6 +62,68 @@ def choose_stride(max_length, target_length=64) -> int:
     return max(1, -(-max_length // target_length))
 
 
+def pool_frames(x, lengths, frames):
+    """Average-pool every sequence longer than ``frames`` down to ``frames`` steps.
+
+    The time resolution of each sequence then follows its own length: a
+    sequence of ``L > frames`` steps becomes ``frames`` segment means, where
+    segment ``t`` covers the steps ``floor(t * L / frames)`` to
+    ``ceil((t + 1) * L / frames) - 1`` (neighbouring segments share a step
+    when ``frames`` does not divide ``L``); shorter sequences are returned
+    unchanged, bit for bit.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n, L, d)
+        A padded batch; frames beyond each length are ignored.
+    lengths : torch.LongTensor, shape (n,)
+        Valid steps of each sequence, ``1 <= lengths <= L``.
+    frames : int
+        Most steps kept per sequence, ``>= 1``.
+
+    Returns
+    -------
+    pooled : torch.Tensor, shape (n, min(L, frames), d)
+        Exactly zero beyond ``new_lengths``; the dtype of ``x``.
+    new_lengths : torch.LongTensor, shape (n,)
+        ``min(lengths, frames)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktap.core import pool_frames
+    >>> x = torch.arange(6.0).reshape(1, 6, 1)
+    >>> pooled, n = pool_frames(x, torch.tensor([6]), 3)
+    >>> pooled[0, :, 0].tolist(), n.tolist()
+    ([0.5, 2.5, 4.5], [3])
+    """
+    frames = _check_positive_int(frames, "frames")
+    lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
+    x = mask_frames(x, lengths)
+    new_lengths = lengths.clamp(max=frames)
+    width = min(x.shape[1], frames)
+    kept = x[:, :width]  # sequences of at most ``frames`` steps fit in it whole
+    longer = lengths > frames
+    if not bool(longer.any()):
+        return kept, new_lengths
+    # segment sums from a float64 running sum: exact enough for any length
+    t = torch.arange(width, device=x.device)
+    full = lengths[:, None]
+    start = torch.div(t * full, frames, rounding_mode="floor")
+    end = -torch.div(-(t + 1) * full, frames, rounding_mode="floor")
+    end = torch.minimum(end, full)  # rows of short sequences are discarded
+    start = torch.minimum(start, end - 1)
+    running = torch.cumsum(x.to(torch.float64), dim=1)
+    running = nn.functional.pad(running, (0, 0, 1, 0))  # running[:, k]: sum of k steps
+
+    def at(index):
+        return running.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+    means = (at(end) - at(start)) / (end - start)[:, :, None]
+    pooled = torch.where(longer[:, None, None], means.to(x.dtype), kept)
+    return mask_frames(pooled, new_lengths), new_lengths
+
+
 class ConvFrameEncoder(nn.Module):
     """Frame transform ``h`` with temporal context: 1-D convolutions over time.
 
@@ -93,6 +155,12 @@ class ConvFrameEncoder(nn.Module):
         pointwise output before normalisation. Every frame then sees the
         whole series, however long, and still keeps its own time position
         for TAP (needs at least one hidden layer).
+    max_frames : int or None, default=None
+        Per-sequence resolution: every sequence longer than ``max_frames``
+        steps is first average-pooled to ``max_frames`` steps
+        (:func:`pool_frames`), so short and long sequences all keep enough
+        frames; ``stride`` then applies to the pooled steps. None: no
+        pooling.
 
     Notes
     -----
@@ -141,6 +209,7 @@ class ConvFrameEncoder(nn.Module):
         stride=1,
         normalize=True,
         context=False,
+        max_frames=None,
     ):
         super().__init__()
         self.n_features = _check_positive_int(n_features, "n_features")
@@ -174,10 +243,15 @@ class ConvFrameEncoder(nn.Module):
             widths[-1], self.n_components, 1, stride=1 if self.channels else self.stride
         )
         self.context = bool(context)
+        if max_frames is not None:
+            max_frames = _check_positive_int(max_frames, "max_frames")
+        self.max_frames = max_frames
         if self.context and not self.channels:
             raise ValueError("context=True needs at least one hidden layer (channels)")
         # the whole-sequence summary added to every frame (see ``context``)
-        self.summary = nn.Linear(widths[-1], self.n_components) if self.context else None
+        self.summary = None
+        if self.context:
+            self.summary = nn.Linear(widths[-1], self.n_components)
 
     returns_lengths = True  # forward maps (x, lengths) to (z, out_lengths)
 
@@ -199,7 +273,7 @@ class ConvFrameEncoder(nn.Module):
         return field
 
     def output_lengths(self, lengths) -> torch.Tensor:
-        """Number of output frames, ``ceil(L / stride)``, for each input length.
+        """Number of output frames, ``ceil(min(L, max_frames) / stride)``.
 
         Parameters
         ----------
@@ -211,6 +285,8 @@ class ConvFrameEncoder(nn.Module):
             On the device of ``lengths`` when it is a tensor.
         """
         lengths = torch.as_tensor(lengths, dtype=torch.long)
+        if self.max_frames is not None:
+            lengths = lengths.clamp(max=self.max_frames)
         return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
 
     def forward(self, x, lengths):
@@ -225,12 +301,15 @@ class ConvFrameEncoder(nn.Module):
 
         Returns
         -------
-        z : torch.Tensor, shape (n, ceil(L / stride), n_components)
-            Exactly zero beyond ``out_lengths``.
+        z : torch.Tensor, shape (n, L_out, n_components)
+            ``L_out = ceil(min(L, max_frames) / stride)``; exactly zero
+            beyond ``out_lengths``.
         out_lengths : torch.LongTensor, shape (n,)
-            ``ceil(lengths / stride)``.
+            ``ceil(min(lengths, max_frames) / stride)``.
         """
         lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
+        if self.max_frames is not None:
+            x, lengths = pool_frames(x, lengths, self.max_frames)
         out_lengths = self.output_lengths(lengths)
         h = mask_frames(x.transpose(1, 2), lengths, time_dim=-1)  # (n, d, L)
         for conv in self.hidden:

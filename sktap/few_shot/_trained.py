@@ -109,9 +109,12 @@ class TorchEpisodicClassifier(
         def seeded(factory):
             return factory() if generator is None else build_seeded(factory, generator)
 
-        stride = 1 if kind is None else kind["stride"]  # files from before kinds
+        kind = {"stride": 1} if kind is None else kind  # files from before kinds
         if self.backbone is None:
-            backbone = seeded(lambda: self._build_frame(n_features, stride)[0])
+            frames = kind.get("frames")
+            backbone = seeded(
+                lambda: self._build_frame(n_features, kind["stride"], frames)[0]
+            )
             width = frame_width(self.n_components, n_features)
         else:  # trained as built: a pretrained backbone keeps its weights
             backbone, width = build_backbone(self.backbone, n_features)
@@ -121,15 +124,15 @@ class TorchEpisodicClassifier(
     def _new_model(self, n_features, kind, generator):
         return self._build_model(n_features, kind, generator)
 
-    def _episode_stride(self, seqs):
+    def _episode_resolution(self, seqs):
         if self.backbone is None:
-            return self._stride(seqs)
+            return self._resolution(seqs)
         if self.downsample not in ("auto", 1):
             raise ValueError(
                 "a custom backbone maps frames one by one and cannot downsample; "
                 f"got downsample={self.downsample!r}"
             )
-        return 1
+        return {"stride": 1}
 
     # -- fit -------------------------------------------------------------
     def _split_classes(self, n_classes, rng):
@@ -170,7 +173,7 @@ class TorchEpisodicClassifier(
         shape = episode_shape(
             classes[codes[train_idx]], self.n_way, self.k_shot, self.n_query, "training"
         )
-        kind = {"stride": self._episode_stride(seqs)}
+        kind = self._episode_resolution(seqs)
         model = self._start_model(seqs.n_features, kind, rng)
         if model.scaler is not None and self._state.epoch == 0:
             model.scaler.fit(torch.as_tensor(seqs.data), torch.as_tensor(seqs.lengths))

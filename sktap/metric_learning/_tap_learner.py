@@ -297,7 +297,9 @@ class TAPMetricLearner(TorchMetricLearner):
     def _build_model(self, n_features, kind):
         frame, width = None, n_features
         if kind["supervised"]:
-            frame, width = self._build_frame(n_features, kind["stride"])
+            frame, width = self._build_frame(
+                n_features, kind["stride"], kind.get("frames")
+            )
         align = self._build_alignment_net(width)
         return TAPModel(frame, align, self._scaler(n_features))
 

@@ -145,8 +145,11 @@ class TorchMetricLearner(
         device = resolve_device(self.device)
         augment, ssl_weight, alignment_weight = self._self_supervised_settings()
         uses_augment = not supervised or (augment and ssl_weight > 0)
-        stride = self._stride(seqs, uses_augment) if supervised else 1
-        kind = {"supervised": supervised, "stride": stride}
+        resolution = (
+            self._resolution(seqs, uses_augment) if supervised else {"stride": 1}
+        )
+        stride = resolution["stride"]
+        kind = {"supervised": supervised, **resolution}
         model = self._start_model(seqs.n_features, kind, rng)
         if model.scaler is not None and self._state.epoch == 0:
             model.scaler.fit(torch.as_tensor(seqs.data), torch.as_tensor(seqs.lengths))
