@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sktap.core._encoders import ConvFrameEncoder, choose_stride
+from sktap.core._encoders import ConvFrameEncoder, choose_stride, pool_frames
 
 from .conftest import requires_cuda
 
@@ -33,6 +33,7 @@ configs = st.fixed_dictionaries(
         "stride": st.integers(1, 4),
         "normalize": st.booleans(),
         "context": st.booleans(),
+        "max_frames": st.sampled_from([None, 1, 4, 9]),
     }
 )
 
@@ -58,12 +59,14 @@ def test_batched_equals_per_sequence_hypothesis(config, d, lengths, seed):
         for i, s in enumerate(seqs):
             zi, li = enc(torch.as_tensor(s)[None], torch.tensor([len(s)]))
             assert li.item() == out_lengths[i].item() == zi.shape[1]
-            assert zi.shape[1] == math.ceil(len(s) / config["stride"])
+            kept = min(len(s), config["max_frames"] or len(s))
+            assert zi.shape[1] == math.ceil(kept / config["stride"])
             np.testing.assert_allclose(
                 z[i, : li.item()].numpy(), zi[0].numpy(), rtol=0, atol=1e-12
             )
             assert (z[i, li.item() :] == 0).all()
-    assert z.shape == (len(seqs), math.ceil(max(lengths) / config["stride"]), 3)
+    widest = min(max(lengths), config["max_frames"] or max(lengths))
+    assert z.shape == (len(seqs), math.ceil(widest / config["stride"]), 3)
 
 
 def test_batched_equals_per_sequence_float32(rng):
@@ -233,6 +236,7 @@ def test_choose_stride_bad_arguments(args, message):
         ),
         ({"stride": 0}, "stride must be a positive integer; got 0"),
         ({"stride": "2"}, "stride must be a positive integer; got '2'"),
+        ({"max_frames": 0}, "max_frames must be a positive integer; got 0"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -255,6 +259,53 @@ def test_context_lets_every_frame_see_every_step(L):
 def test_context_needs_a_hidden_layer():
     with pytest.raises(ValueError, match="context=True needs at least one hidden"):
         ConvFrameEncoder(1, 2, channels=(), context=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 50), min_size=1, max_size=4),
+    frames=st.integers(1, 20),
+    seed=st.integers(0, 2**16),
+)
+def test_pool_frames_is_adaptive_average_pooling(lengths, frames, seed):
+    rng = np.random.default_rng(seed)
+    seqs = [rng.normal(size=(L, 2)) for L in lengths]
+    x, lens = _padded(seqs)
+    x = torch.where(  # NaN padding: it must not leak into the means
+        torch.arange(x.shape[1])[None, :, None] < lens[:, None, None], x, torch.nan
+    )
+    pooled, new = pool_frames(x, lens, frames)
+    assert new.tolist() == [min(L, frames) for L in lengths]
+    assert pooled.shape == (len(seqs), min(max(lengths), frames), 2)
+    for i, s in enumerate(seqs):
+        n = new[i].item()
+        if len(s) <= frames:  # unchanged, bit for bit
+            assert torch.equal(pooled[i, :n], torch.as_tensor(s))
+        else:  # torch's adaptive average pooling of the sequence alone
+            ref = torch.nn.functional.adaptive_avg_pool1d(
+                torch.as_tensor(s).T[None], frames
+            )[0].T
+            np.testing.assert_allclose(pooled[i, :n], ref, rtol=0, atol=1e-12)
+        assert (pooled[i, n:] == 0).all()
+
+
+def test_pool_frames_keeps_dtype_and_gradients():
+    x = torch.randn(2, 30, 3, requires_grad=True)
+    pooled, _ = pool_frames(x, torch.tensor([30, 12]), 10)
+    assert pooled.dtype == torch.float32
+    pooled.sum().backward()
+    # each of the 30 steps feeds one or two segments of 3; padding gets none
+    assert (x.grad[0] > 0).all() and (x.grad[1, 12:] == 0).all()
+    np.testing.assert_allclose(x.grad[0].sum(0), [10.0] * 3, rtol=1e-6)
+
+
+def test_max_frames_bounds_every_sequence():
+    enc = _encoder(1, 4, channels=(8,), max_frames=16, stride=2)
+    lengths = torch.tensor([5, 16, 17, 300])
+    x = torch.randn(4, 300, 1, dtype=torch.float64)
+    z, out = enc(x, lengths)
+    assert out.tolist() == [3, 8, 8, 8] == enc.output_lengths(lengths).tolist()
+    assert z.shape == (4, 8, 4)
 
 
 def test_layers_are_conv1d_only():

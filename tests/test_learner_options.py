@@ -95,6 +95,47 @@ def test_auto_downsampling_bounds_long_series():
         ).fit(X, y)
 
 
+@pytest.mark.parametrize("cap", [16, 2])
+def test_per_sequence_resolution_keeps_short_series_whole(monkeypatch, cap):
+    from sktap import _thresholds
+
+    monkeypatch.setattr(_thresholds, "AUTO_MAX_STRIDE", cap)
+    rng = np.random.RandomState(1)
+    lengths = [20, 64, 65, 150, 299, 40]
+    X = [np.cumsum(rng.randn(n)) for n in lengths]
+    y = np.arange(6) % 2
+    params = {**TINY, "max_epochs": 1, "downsample": "per_sequence"}
+    est = TAPMetricLearner(**params).fit(X, y)
+    frames = 64 if cap == 16 else 150  # max(64, ceil(299 / cap))
+    assert est.stride_ == 1 and est.model_.frame.max_frames == frames
+    enc = est.encode(X)
+    np.testing.assert_array_equal(enc.lengths, np.minimum(lengths, frames))
+    T = est.alignment(X[4], X[0])
+    assert T.shape == (frames, 20)
+    # each sequence is encoded as it would be alone
+    alone = est.encode([X[3]])
+    np.testing.assert_allclose(
+        enc.data[3, : enc.lengths[3]], alone.data[0, : alone.lengths[0]], atol=1e-6
+    )
+    # the self-supervised term aligns step to step: no pooling then
+    ssl = TAPMetricLearner(**{**params, "augment": True}).fit(X, y)
+    assert ssl.model_.frame.max_frames is None
+    with pytest.raises(ValueError, match="cannot downsample"):
+        TAPMetricLearner(**{**params, "encoder": "mlp"}).fit(X, y)
+
+
+def test_context_encoder_is_saved_and_loaded(data, tmp_path):
+    X, y = data
+    est = TAPMetricLearner(**{**TINY, "encoder": "conv_context"}).fit(X, y)
+    assert est.model_.frame.context and est.model_.frame.summary is not None
+    est.save(tmp_path / "m.sktap")
+    again = sktap.load(tmp_path / "m.sktap")
+    assert again.model_.frame.context
+    np.testing.assert_array_equal(
+        again.pairwise_distances(X[:5]), est.pairwise_distances(X[:5])
+    )
+
+
 def test_batched_encoding_equals_one_by_one(data):
     X, y = data
     est = TAPMetricLearner(**{**TINY, "downsample": 3}).fit(X, y)
