@@ -113,11 +113,14 @@ class TAPFewShotClassifier(TorchEpisodicClassifier):
         L2-normalised in few dimensions keeps little information).
     encoder_kernel_size : int, default=5
         Kernel of the convolutional encoder's hidden layers (odd).
-    downsample : "auto" or int, default="auto"
-        Temporal stride of the convolutional encoder. "auto": the smallest
-        stride that brings the longest training series to at most 64
-        frames (1 for the MLP encoder and a custom ``backbone``, which
-        cannot downsample).
+    downsample : "auto", "per_sequence" or int, default="auto"
+        Time resolution of the convolutional encoder, as in
+        :class:`sktap.TAPMetricLearner`. "auto": the smallest stride that
+        brings the longest training series to at most 64 frames, at most
+        16 (1 for the MLP encoder and a custom ``backbone``, which cannot
+        downsample); "per_sequence": every sequence longer than
+        ``max(64, ceil(longest / 16))`` steps is average-pooled to that
+        many frames.
     scale : bool, default=True
         Standardise each input channel with the mean and standard deviation
         of the training frames (fitted in ``fit``, saved with the model).

@@ -83,13 +83,19 @@ class TAPMetricLearner(TorchMetricLearner):
         (a 1-D unit vector is only a sign).
     encoder_kernel_size : int, default=5
         Kernel of the convolutional encoder's hidden layers (odd).
-    downsample : "auto" or int, default="auto"
-        Temporal stride of the convolutional encoder. "auto": the smallest
-        stride that brings the longest training series to at most 64
-        frames, so TAP's ``Lx x Ly`` grid stays bounded on long series
-        (1 for the MLP encoder and whenever the self-supervised term is
-        used, whose ground truth aligns frame to frame). The distance and
-        :meth:`alignment` are then between downsampled frames.
+    downsample : "auto", "per_sequence" or int, default="auto"
+        Time resolution of the convolutional encoder. "auto": one stride
+        for all, the smallest that brings the longest training series to at
+        most 64 frames, but at most 16, so TAP's ``Lx x Ly`` grid stays
+        bounded on long series (1 for the MLP encoder and whenever the
+        self-supervised term is used, whose ground truth aligns frame to
+        frame). "per_sequence": each sequence's own resolution: every
+        sequence longer than ``F = max(64, ceil(longest / 16))`` steps
+        (``longest``: of the training set) is average-pooled to ``F``
+        frames (:func:`~sktap.core.pool_frames`), shorter ones keep every
+        step, then stride 1. An int: that stride. The distance,
+        :meth:`transform` and :meth:`alignment` are then between the
+        downsampled or pooled frames.
     scale : bool, default=True
         Standardise each input channel with the mean and standard deviation
         of the training frames (fitted in ``fit``, saved with the model), so
