@@ -59,14 +59,14 @@ def test_batched_equals_per_sequence_hypothesis(config, d, lengths, seed):
         for i, s in enumerate(seqs):
             zi, li = enc(torch.as_tensor(s)[None], torch.tensor([len(s)]))
             assert li.item() == out_lengths[i].item() == zi.shape[1]
-            kept = min(len(s), config["max_frames"] or len(s))
-            assert zi.shape[1] == math.ceil(kept / config["stride"])
+            kept = math.ceil(len(s) / config["stride"])
+            assert zi.shape[1] == min(kept, config["max_frames"] or kept)
             np.testing.assert_allclose(
                 z[i, : li.item()].numpy(), zi[0].numpy(), rtol=0, atol=1e-12
             )
             assert (z[i, li.item() :] == 0).all()
-    widest = min(max(lengths), config["max_frames"] or max(lengths))
-    assert z.shape == (len(seqs), math.ceil(widest / config["stride"]), 3)
+    widest = math.ceil(max(lengths) / config["stride"])
+    assert z.shape == (len(seqs), min(widest, config["max_frames"] or widest), 3)
 
 
 def test_batched_equals_per_sequence_float32(rng):
@@ -300,12 +300,28 @@ def test_pool_frames_keeps_dtype_and_gradients():
 
 
 def test_max_frames_bounds_every_sequence():
-    enc = _encoder(1, 4, channels=(8,), max_frames=16, stride=2)
-    lengths = torch.tensor([5, 16, 17, 300])
+    lengths = torch.tensor([5, 32, 33, 300])
     x = torch.randn(4, 300, 1, dtype=torch.float64)
-    z, out = enc(x, lengths)
-    assert out.tolist() == [3, 8, 8, 8] == enc.output_lengths(lengths).tolist()
-    assert z.shape == (4, 8, 4)
+    for channels in [(8,), (8, 8), ()]:
+        enc = _encoder(1, 4, channels=channels, max_frames=16, stride=2)
+        z, out = enc(x, lengths)
+        # ceil(L / 2), then at most 16
+        assert out.tolist() == [3, 16, 16, 16] == enc.output_lengths(lengths).tolist()
+        assert z.shape == (4, 16, 4)
+
+
+def test_max_frames_pools_the_first_layers_features():
+    # an oscillation whose plain mean over each segment is zero still gives
+    # frames that differ from silence: the rectified features are pooled
+    enc = _encoder(1, 4, channels=(8,), kernel_size=3, max_frames=10)
+    t = torch.arange(400, dtype=torch.float64)
+    wave = torch.sin(t * torch.pi / 2)[None, :, None]  # period 4: segment means 0
+    silent = torch.zeros_like(wave)
+    assert pool_frames(wave, torch.tensor([400]), 10)[0].abs().max() < 1e-12
+    with torch.no_grad():
+        z_wave, _ = enc(wave, torch.tensor([400]))
+        z_silent, _ = enc(silent, torch.tensor([400]))
+    assert (z_wave - z_silent).abs().max() > 1e-3
 
 
 def test_layers_are_conv1d_only():

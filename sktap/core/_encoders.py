@@ -156,11 +156,14 @@ class ConvFrameEncoder(nn.Module):
         whole series, however long, and still keeps its own time position
         for TAP (needs at least one hidden layer).
     max_frames : int or None, default=None
-        Per-sequence resolution: every sequence longer than ``max_frames``
-        steps is first average-pooled to ``max_frames`` steps
-        (:func:`pool_frames`), so short and long sequences all keep enough
-        frames; ``stride`` then applies to the pooled steps. None: no
-        pooling.
+        Per-sequence resolution: the first layer reads every step (at
+        ``stride``), then the frames of every sequence longer than
+        ``max_frames`` are average-pooled to ``max_frames``
+        (:func:`pool_frames` of the first layer's ReLU features, so the
+        pooled frames keep what the layer detects within each segment,
+        such as the energy of an oscillation that a plain mean of the input
+        would cancel). Short and long sequences then all keep enough frames.
+        None: no pooling.
 
     Notes
     -----
@@ -273,7 +276,7 @@ class ConvFrameEncoder(nn.Module):
         return field
 
     def output_lengths(self, lengths) -> torch.Tensor:
-        """Number of output frames, ``ceil(min(L, max_frames) / stride)``.
+        """Number of output frames, ``min(ceil(L / stride), max_frames)``.
 
         Parameters
         ----------
@@ -285,9 +288,15 @@ class ConvFrameEncoder(nn.Module):
             On the device of ``lengths`` when it is a tensor.
         """
         lengths = torch.as_tensor(lengths, dtype=torch.long)
-        if self.max_frames is not None:
-            lengths = lengths.clamp(max=self.max_frames)
-        return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+        out = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+        return out if self.max_frames is None else out.clamp(max=self.max_frames)
+
+    def _pool(self, h, lengths):
+        """``pool_frames`` of channels-first frames ``h`` (with max_frames)."""
+        if self.max_frames is None:
+            return h, lengths
+        pooled, lengths = pool_frames(h.transpose(1, 2), lengths, self.max_frames)
+        return pooled.transpose(1, 2), lengths
 
     def forward(self, x, lengths):
         """Encode a zero-padded batch.
@@ -302,19 +311,24 @@ class ConvFrameEncoder(nn.Module):
         Returns
         -------
         z : torch.Tensor, shape (n, L_out, n_components)
-            ``L_out = ceil(min(L, max_frames) / stride)``; exactly zero
+            ``L_out = min(ceil(L / stride), max_frames)``; exactly zero
             beyond ``out_lengths``.
         out_lengths : torch.LongTensor, shape (n,)
-            ``ceil(min(lengths, max_frames) / stride)``.
+            ``min(ceil(lengths / stride), max_frames)``.
         """
         lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
-        if self.max_frames is not None:
-            x, lengths = pool_frames(x, lengths, self.max_frames)
-        out_lengths = self.output_lengths(lengths)
+        # frames after the strided first layer; pooled after it with max_frames
+        out_lengths = torch.div(
+            lengths + self.stride - 1, self.stride, rounding_mode="floor"
+        )
         h = mask_frames(x.transpose(1, 2), lengths, time_dim=-1)  # (n, d, L)
-        for conv in self.hidden:
+        for i, conv in enumerate(self.hidden):
             h = mask_frames(torch.relu(conv(h)), out_lengths, time_dim=-1)
+            if i == 0:
+                h, out_lengths = self._pool(h, out_lengths)
         z = self.out(h)  # (n, n_components, L_out)
+        if not self.hidden:  # the pointwise layer is the first
+            z, out_lengths = self._pool(z, out_lengths)
         if self.summary is not None:  # h is zero beyond out_lengths
             mean = h.sum(dim=-1) / out_lengths.to(h.dtype).unsqueeze(-1)
             z = z + self.summary(mean).unsqueeze(-1)

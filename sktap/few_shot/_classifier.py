@@ -119,8 +119,8 @@ class TAPFewShotClassifier(TorchEpisodicClassifier):
         brings the longest training series to at most 64 frames, at most
         16 (1 for the MLP encoder and a custom ``backbone``, which cannot
         downsample); "per_sequence": every sequence longer than
-        ``max(64, ceil(longest / 16))`` steps is average-pooled to that
-        many frames.
+        ``max(64, ceil(longest / 16))`` steps becomes that many frames
+        (the first convolution's features, average-pooled).
     scale : bool, default=True
         Standardise each input channel with the mean and standard deviation
         of the training frames (fitted in ``fit``, saved with the model).

@@ -91,9 +91,10 @@ class TAPMetricLearner(TorchMetricLearner):
         self-supervised term is used, whose ground truth aligns frame to
         frame). "per_sequence": each sequence's own resolution: every
         sequence longer than ``F = max(64, ceil(longest / 16))`` steps
-        (``longest``: of the training set) is average-pooled to ``F``
-        frames (:func:`~sktap.core.pool_frames`), shorter ones keep every
-        step, then stride 1. An int: that stride. The distance,
+        (``longest``: of the training set) becomes ``F`` frames: the first
+        convolution reads every step and its features are average-pooled
+        (:func:`~sktap.core.pool_frames`); shorter ones keep every step.
+        An int: that stride. The distance,
         :meth:`transform` and :meth:`alignment` are then between the
         downsampled or pooled frames.
     scale : bool, default=True
