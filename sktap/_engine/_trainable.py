@@ -35,6 +35,7 @@ from ..core import (
     ChannelScaler,
     ConvFrameEncoder,
     FrameMLP,
+    SequenceScaler,
     TAPNet,
     TAPTransNet,
     choose_stride,
@@ -66,7 +67,7 @@ frame_encoder_params = {
         StrOptions({"auto", "per_sequence"}),
         Interval(Integral, 1, None, closed="left"),
     ],
-    "scale": ["boolean"],
+    "scale": ["boolean", StrOptions({"per_sequence"})],
     "precision": [StrOptions({"float32", "bfloat16"})],
 }
 
@@ -144,6 +145,7 @@ class FrameEncoderMixin:
         ``frames``: per-sequence resolution (``ConvFrameEncoder(max_frames=)``).
         """
         hidden = check_hidden_sizes(self.hidden_layer_sizes)
+        n_features = self._encoder_inputs(n_features)
         width = frame_width(self.n_components, n_features)
         if self.encoder == "mlp":
             if stride != 1 or frames is not None:
@@ -204,8 +206,16 @@ class FrameEncoderMixin:
         return kind
 
     def _scaler(self, n_features):
-        """A :class:`~sktap.core.ChannelScaler` (unfitted) if ``scale``, else None."""
+        """The input scaler (unfitted): a :class:`~sktap.core.ChannelScaler`
+        if ``scale`` is True, a :class:`~sktap.core.SequenceScaler` for
+        "per_sequence", else None."""
+        if isinstance(self.scale, str):
+            return SequenceScaler(n_features)
         return ChannelScaler(n_features) if self.scale else None
+
+    def _encoder_inputs(self, n_features) -> int:
+        """Channels the frame encoder reads: what the scaler outputs."""
+        return 3 * n_features if isinstance(self.scale, str) else n_features
 
     def _low_precision(self) -> bool:
         """Whether layers train under bfloat16 autocast and predict in bfloat16."""

@@ -11,6 +11,7 @@ from ._modules import (
     ChannelScaler,
     FrameMLP,
     SequenceDistanceModel,
+    SequenceScaler,
     TAPModel,
     encode_frames,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "ConvFrameEncoder",
     "FrameMLP",
     "SequenceDistanceModel",
+    "SequenceScaler",
     "TAPModel",
     "TAPNet",
     "TAPTransNet",

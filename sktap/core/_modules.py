@@ -12,6 +12,7 @@ __all__ = [
     "ChannelScaler",
     "FrameMLP",
     "SequenceDistanceModel",
+    "SequenceScaler",
     "TAPModel",
     "encode_frames",
 ]
@@ -78,6 +79,80 @@ class ChannelScaler(nn.Module):
 
     def forward(self, x, lengths):
         z = (x - self.mean.to(x.dtype)) / self.scale.to(x.dtype)
+        return mask_frames(z, lengths), lengths
+
+
+def _sequence_stats(x, lengths):
+    """Per-sequence, per-channel mean and standard deviation over the valid
+    frames of ``x`` (n, L, d), in float64: two (n, d) tensors."""
+    valid = frame_mask(lengths, x.shape[1])[:, :, None]
+    x = torch.where(valid, x.double(), 0.0)
+    count = lengths.to(torch.float64)[:, None]
+    mean = x.sum(dim=1) / count
+    centred = torch.where(valid, x - mean[:, None], 0.0)
+    std = (centred.square().sum(dim=1) / count).sqrt()
+    return mean, std
+
+
+class SequenceScaler(nn.Module):
+    """Standardise each sequence by its own statistics, and keep them as channels.
+
+    For a sequence with channel means ``m`` and standard deviations ``s``
+    over its valid frames, the output has ``3 * d`` channels: the shape
+    ``(x - m) / (s + eps)``, then the sequence's level ``m`` and its
+    log-scale ``log(s + eps)``, each standardised with their mean and
+    spread over the training sequences and repeated on every frame. Series
+    whose amplitudes span orders of magnitude (appliance currents, say)
+    then keep both their shape, which a global standardisation would crush
+    to nearly nothing for the quiet ones, and their amplitude, which a plain
+    per-series z-normalisation would drop. ``eps`` is ``1e-3`` times the
+    global standard deviation of the training frames.
+
+    The statistics are buffers (saved with the model's weights); padding
+    stays zero, and a padded batch gives each sequence's result alone.
+    """
+
+    returns_lengths = True
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.n_features = int(n_features)
+        for name in ("eps", "level_mean", "log_scale_mean"):
+            self.register_buffer(name, torch.zeros(n_features))
+        for name in ("level_scale", "log_scale_scale"):
+            self.register_buffer(name, torch.ones(n_features))
+
+    @property
+    def n_outputs(self) -> int:
+        """Channels of the output: ``3 * n_features``."""
+        return 3 * self.n_features
+
+    @torch.no_grad()
+    def fit(self, x, lengths):
+        """Set the statistics from the training sequences ``x`` (n, L, d)."""
+        lengths = torch.as_tensor(lengths, dtype=torch.long)
+        frames = x[frame_mask(lengths, x.shape[1])].double()
+        spread = frames.std(dim=0, unbiased=False)
+        self.eps.copy_(torch.where(spread > 0, 1e-3 * spread, 1e-3))
+        mean, std = _sequence_stats(x, lengths)
+        for stat, name in ((mean, "level"), (torch.log(std + self.eps), "log_scale")):
+            centre, scale = stat.mean(dim=0), stat.std(dim=0, unbiased=False)
+            getattr(self, f"{name}_mean").copy_(centre)
+            getattr(self, f"{name}_scale").copy_(torch.where(scale > 1e-12, scale, 1.0))
+        return self
+
+    def forward(self, x, lengths):
+        lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
+        mean, std = _sequence_stats(x, lengths)
+        eps = self.eps.double()
+        shape = (x.double() - mean[:, None]) / (std + eps)[:, None]
+        level = (mean - self.level_mean.double()) / self.level_scale.double()
+        log_scale = torch.log(std + eps) - self.log_scale_mean.double()
+        log_scale = log_scale / self.log_scale_scale.double()
+        summary = torch.cat([level, log_scale], dim=1)[:, None].expand(
+            -1, x.shape[1], -1
+        )
+        z = torch.cat([shape, summary], dim=2).to(x.dtype)
         return mask_frames(z, lengths), lengths
 
 

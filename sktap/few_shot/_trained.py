@@ -115,8 +115,13 @@ class TorchEpisodicClassifier(
             backbone = seeded(
                 lambda: self._build_frame(n_features, kind["stride"], frames)[0]
             )
-            width = frame_width(self.n_components, n_features)
+            width = frame_width(self.n_components, self._encoder_inputs(n_features))
         else:  # trained as built: a pretrained backbone keeps its weights
+            if isinstance(self.scale, str):
+                raise ValueError(
+                    "scale='per_sequence' widens the frames to 3 * d channels, "
+                    "which a custom backbone was not built for; use scale=True"
+                )
             backbone, width = build_backbone(self.backbone, n_features)
         attention, head = self._build_head(n_features, width, seeded)
         return self._new_network(backbone, attention, head, self._scaler(n_features))
