@@ -10,7 +10,13 @@ from sklearn.frozen import FrozenEstimator
 
 import sktap
 from sktap import TAPKNeighborsClassifier, TAPMetricLearner, TAPTransNet
-from sktap.core import ChannelScaler, ConvFrameEncoder, FrameMLP, TAPModel
+from sktap.core import (
+    ChannelScaler,
+    ConvFrameEncoder,
+    FrameMLP,
+    SequenceScaler,
+    TAPModel,
+)
 
 from .conftest import TINY_LEARNER
 
@@ -50,6 +56,58 @@ def test_scaling_makes_the_input_scale_irrelevant(data):
     )
     raw = TAPMetricLearner(**{**TINY, "scale": False}).fit(X, y)
     assert raw.model_.scaler is None
+
+
+def _padded(seqs, fill=0.0):
+    lengths = torch.tensor([len(s) for s in seqs])
+    x = torch.full((len(seqs), int(lengths.max()), seqs[0].shape[1]), fill)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = torch.as_tensor(s, dtype=torch.float32)
+    return x, lengths
+
+
+def test_sequence_scaler_keeps_shape_level_and_scale():
+    rng = np.random.RandomState(0)
+    seqs = [rng.randn(n, 2) * 10.0**k + 5 * k for n, k in [(30, -3), (12, 0), (7, 2)]]
+    scaler = SequenceScaler(2).fit(*_padded(seqs))
+    assert scaler.n_outputs == 6
+    x, lengths = _padded(seqs, fill=float("nan"))  # padding must not leak
+    z, out = scaler(x, lengths)
+    assert z.shape == (3, 30, 6) and out.tolist() == [30, 12, 7]
+    for i, s in enumerate(seqs):
+        n = len(s)
+        alone, _ = scaler(*_padded([s]))
+        np.testing.assert_allclose(z[i, :n], alone[0], rtol=1e-6, atol=1e-6)
+        assert (z[i, n:] == 0).all()
+        # the shape channels are the sequence z-normalised (up to eps)
+        s = s.astype(np.float32).astype(np.float64)  # as the scaler reads it
+        expected = (s - s.mean(0)) / (s.std(0) + scaler.eps.numpy())
+        np.testing.assert_allclose(z[i, :n, :2], expected, rtol=1e-4, atol=1e-5)
+        # level and log-scale: one value per sequence, on every frame
+        assert (z[i, :n, 2:] == z[i, :1, 2:]).all()
+    # the quietest and the loudest sequence differ in log-scale, not in shape
+    log_scale = z[:, 0, 4:]
+    assert (log_scale[2] > log_scale[1]).all() and (log_scale[1] > log_scale[0]).all()
+    # a constant sequence has a finite output
+    flat, _ = scaler(torch.ones(1, 5, 2), torch.tensor([5]))
+    assert torch.isfinite(flat).all() and (flat[0, :, :2] == 0).all()
+
+
+def test_per_sequence_scale_feeds_the_encoder_three_channels_per_input(data, tmp_path):
+    X, y = data
+    est = TAPMetricLearner(**{**TINY, "scale": "per_sequence"}).fit(X, y)
+    assert isinstance(est.model_.scaler, SequenceScaler)
+    assert est.model_.frame.n_features == 6
+    # the amplitude is kept: a louder copy is no longer the same sequence
+    D = est.pairwise_distances([X[0], X[0] * 100])
+    assert D[0, 1] > 1e-3
+    est.save(tmp_path / "m.sktap")
+    again = sktap.load(tmp_path / "m.sktap")
+    np.testing.assert_array_equal(
+        again.pairwise_distances(X[:4]), est.pairwise_distances(X[:4])
+    )
+    with pytest.raises(ValueError, match="scale"):
+        TAPMetricLearner(**{**TINY, "scale": "per_series"}).fit(X, y)
 
 
 def test_mlp_encoder_is_the_papers(data):
