@@ -97,10 +97,15 @@ class TAPMetricLearner(TorchMetricLearner):
         An int: that stride. The distance,
         :meth:`transform` and :meth:`alignment` are then between the
         downsampled or pooled frames.
-    scale : bool, default=True
+    scale : bool or "per_sequence", default=True
         Standardise each input channel with the mean and standard deviation
         of the training frames (fitted in ``fit``, saved with the model), so
         raw features of any scale train without a separate scaler.
+        "per_sequence": :class:`~sktap.core.SequenceScaler`, each sequence
+        standardised by its own statistics, its level and log-scale kept as
+        extra channels (the encoder reads ``3 d`` channels): for series whose
+        amplitudes span orders of magnitude, where a global standardisation
+        leaves the quiet ones nearly constant.
     precision : {"float32", "bfloat16"}, default="float32"
         "bfloat16": the encoder's and the alignment network's layers train
         under autocast in bfloat16 and the network predicts in bfloat16;
