@@ -215,7 +215,8 @@ class FrameEncoderMixin:
 
     def _encoder_inputs(self, n_features) -> int:
         """Channels the frame encoder reads: what the scaler outputs."""
-        return 3 * n_features if isinstance(self.scale, str) else n_features
+        scaler = self._scaler(n_features)
+        return getattr(scaler, "n_outputs", n_features)
 
     def _low_precision(self) -> bool:
         """Whether layers train under bfloat16 autocast and predict in bfloat16."""

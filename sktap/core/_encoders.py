@@ -14,7 +14,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
-from ._masks import mask_frames
+from ._masks import mask_frames, sum_dtype
 
 __all__ = ["ConvFrameEncoder", "choose_stride", "pool_frames"]
 
@@ -106,14 +106,14 @@ def pool_frames(x, lengths, frames):
     longer = lengths > frames
     if not bool(longer.any()):
         return kept, new_lengths
-    # segment sums from a float64 running sum: exact enough for any length
+    # segment sums from a float64 running sum (float32 on MPS)
     t = torch.arange(width, device=x.device)
     full = lengths[:, None]
     start = torch.div(t * full, frames, rounding_mode="floor")
     end = -torch.div(-(t + 1) * full, frames, rounding_mode="floor")
     end = torch.minimum(end, full)  # rows of short sequences are discarded
     start = torch.minimum(start, end - 1)
-    running = torch.cumsum(x.to(torch.float64), dim=1)
+    running = torch.cumsum(x.to(sum_dtype(x.device)), dim=1)
     running = nn.functional.pad(running, (0, 0, 1, 0))  # running[:, k]: sum of k steps
 
     def at(index):

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["cell_mask", "frame_mask", "mask_frames"]
+__all__ = ["cell_mask", "frame_mask", "mask_frames", "sum_dtype"]
+
+
+def sum_dtype(device) -> torch.dtype:
+    """The dtype for long sums over a sequence's frames (running sums,
+    per-sequence statistics): float64, or float32 on Apple's MPS, which has
+    no float64."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 def frame_mask(lengths, max_len):

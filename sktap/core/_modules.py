@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._masks import frame_mask, mask_frames
+from ._masks import frame_mask, mask_frames, sum_dtype
 from ._tap import tap_pairwise
 
 __all__ = [
@@ -84,10 +84,11 @@ class ChannelScaler(nn.Module):
 
 def _sequence_stats(x, lengths):
     """Per-sequence, per-channel mean and standard deviation over the valid
-    frames of ``x`` (n, L, d), in float64: two (n, d) tensors."""
+    frames of ``x`` (n, L, d), in float64 (float32 on MPS): two (n, d) tensors."""
+    wide = sum_dtype(x.device)
     valid = frame_mask(lengths, x.shape[1])[:, :, None]
-    x = torch.where(valid, x.double(), 0.0)
-    count = lengths.to(torch.float64)[:, None]
+    x = torch.where(valid, x.to(wide), 0.0)
+    count = lengths.to(wide)[:, None]
     mean = x.sum(dim=1) / count
     centred = torch.where(valid, x - mean[:, None], 0.0)
     std = (centred.square().sum(dim=1) / count).sqrt()
@@ -144,11 +145,12 @@ class SequenceScaler(nn.Module):
     def forward(self, x, lengths):
         lengths = torch.as_tensor(lengths, dtype=torch.long, device=x.device)
         mean, std = _sequence_stats(x, lengths)
-        eps = self.eps.double()
-        shape = (x.double() - mean[:, None]) / (std + eps)[:, None]
-        level = (mean - self.level_mean.double()) / self.level_scale.double()
-        log_scale = torch.log(std + eps) - self.log_scale_mean.double()
-        log_scale = log_scale / self.log_scale_scale.double()
+        wide = mean.dtype
+        eps = self.eps.to(wide)
+        shape = (x.to(wide) - mean[:, None]) / (std + eps)[:, None]
+        level = (mean - self.level_mean.to(wide)) / self.level_scale.to(wide)
+        log_scale = torch.log(std + eps) - self.log_scale_mean.to(wide)
+        log_scale = log_scale / self.log_scale_scale.to(wide)
         summary = torch.cat([level, log_scale], dim=1)[:, None].expand(
             -1, x.shape[1], -1
         )
