@@ -498,6 +498,26 @@ def test_save_load_keeps_scaler_and_stride(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
+def test_per_sequence_options_are_saved_and_loaded(tmp_path):
+    rng = np.random.RandomState(1)
+    X = [rng.randn(rng.randint(40, 100), 2) * 10.0 ** (i % 3) for i in range(9)]
+    y = np.arange(9) % 3
+    params = {**TINY, "encoder": "conv", "n_episodes": 1}
+    params.update(scale="per_sequence", downsample="per_sequence")
+    clf = TAPFewShotClassifier(**params).fit(X, y)
+    assert clf.model_.backbone.n_features == 6  # 3 channels per input one
+    assert clf.model_.backbone.max_frames == 64 and clf.stride_ == 1
+    clf.save(tmp_path / "clf.sktap")
+    loaded = sktap.load(tmp_path / "clf.sktap")
+    assert loaded.model_.backbone.max_frames == 64
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    backbone = torch.nn.Linear(2, 8)
+    with pytest.raises(ValueError, match="per_sequence. widens the frames"):
+        TAPFewShotClassifier(
+            **{**TINY, "backbone": backbone, "scale": "per_sequence"}
+        ).fit(X, y)
+
+
 def test_the_papers_few_shot_configuration_builds_the_papers_networks():
     # the configuration as the class docstring documents it
     doc = TAPFewShotClassifier.__doc__
