@@ -93,8 +93,9 @@ class TAPMetricLearner(TorchMetricLearner):
         sequence longer than ``F = max(64, ceil(longest / 16))`` steps
         (``longest``: of the training set) becomes ``F`` frames: the first
         convolution reads every step and its features are average-pooled
-        (:func:`~sktap.core.pool_frames`); shorter ones keep every step.
-        An int: that stride. The distance,
+        (:func:`~sktap.core.pool_frames`); shorter ones keep every step
+        (no pooling with the self-supervised term; an error with the MLP
+        encoder). An int: that stride. The distance,
         :meth:`transform` and :meth:`alignment` are then between the
         downsampled or pooled frames.
     scale : bool or "per_sequence", default=True
