@@ -106,6 +106,12 @@ def test_source_errors():
 
 SMALL = dict(TINY_LEARNER, max_epochs=2)
 
+# the two metric learners share the batch sources (one protocol)
+both_learners = pytest.mark.parametrize(
+    ("cls", "tiny"),
+    [(TAPMetricLearner, SMALL), (SoftDTWMetricLearner, TINY_SOFT_DTW)],
+)
+
 
 @pytest.fixture
 def data():
@@ -207,10 +213,7 @@ def test_resume_with_balanced_batches_matches_uninterrupted_run(data, tmp_path):
     assert same_weights(weights_of(reference), weights_of(resumed))
 
 
-@pytest.mark.parametrize(
-    ("cls", "tiny"),
-    [(TAPMetricLearner, SMALL), (SoftDTWMetricLearner, TINY_SOFT_DTW)],
-)
+@both_learners
 @pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
 def test_bad_samples_per_class(data, cls, tiny):
     X, y = data
@@ -229,10 +232,7 @@ def test_unsupervised_fit_ignores_samples_per_class(data):
     assert same_weights(weights_of(a), weights_of(b))
 
 
-@pytest.mark.parametrize(
-    ("cls", "tiny"),
-    [(TAPMetricLearner, SMALL), (SoftDTWMetricLearner, TINY_SOFT_DTW)],
-)
+@both_learners
 def test_many_classes_two_sequences_each(cls, tiny):
     rng = np.random.RandomState(1)
     X = [rng.randn(rng.randint(3, 8), 2) + (i % 12) / 4 for i in range(24)]
@@ -263,10 +263,7 @@ def test_auto_samples_per_class_fills_the_batch(counts, batch_size, k, p):
         assert per_class.tolist() == [min(k, counts[0])] * p  # equal classes here
 
 
-@pytest.mark.parametrize(
-    ("cls", "tiny"),
-    [(TAPMetricLearner, SMALL), (SoftDTWMetricLearner, TINY_SOFT_DTW)],
-)
+@both_learners
 @pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
 def test_auto_samples_per_class_fits_singletons_uniformly(data, cls, tiny):
     # every class with one sequence: no positives to balance, uniform batches
