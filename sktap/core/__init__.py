@@ -16,6 +16,7 @@ from ._modules import (
     encode_frames,
 )
 from ._nets import TAPNet, TAPTransNet
+from ._packed import tap_pairwise_packed
 from ._tap import frame_distances, tap_paired, tap_pairwise
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "tap_pairs",
     "tap_pairwise",
     "tap_pairwise_bucketed",
+    "tap_pairwise_packed",
 ]

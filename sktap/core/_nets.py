@@ -292,6 +292,35 @@ class TAPNet(nn.Module):
                 h = h.mul_(mask) if inplace else h * mask
         return h
 
+    @property
+    def halo(self) -> int:
+        """How far (in cells) any layer reads from a cell: the largest
+        kernel radius. Grids packed side by side need gaps this wide
+        (:mod:`sktap.core._packed`)."""
+        return max(self.kernel_sizes) // 2
+
+    def packed_correction(self, D, P, rows, cols):
+        """``g`` of one image of packed grids (:mod:`sktap.core._packed`).
+
+        ``D`` and ``P`` (H, W) are zero outside the cells where ``rows``
+        (H,) and ``cols`` (W,) are both True; the invalid rows and columns
+        (the gaps between grids) are reset to zero after every hidden layer,
+        so every grid sees the zero padding of its own convolution.
+        """
+        h = torch.stack((D, P), dim=-1).to(self.convs[0].weight.dtype)
+        h = h[None].permute(0, 3, 1, 2)  # (1, 2, H, W) stored channels-last
+        if torch.is_grad_enabled():
+            keep = (rows[:, None] & cols[None, :]).to(h.dtype)
+            for conv in self.convs[:-1]:
+                h = torch.relu(conv(h)) * keep
+        else:  # in place, touching only the gaps
+            gap_rows = torch.nonzero(~rows)[:, 0]
+            gap_cols = torch.nonzero(~cols)[:, 0]
+            for conv in self.convs[:-1]:
+                h = conv(h).relu_().index_fill_(2, gap_rows, 0)
+                h = h.index_fill_(3, gap_cols, 0)
+        return _single_output_conv(self.convs[-1], h)[0]
+
     def forward(self, x, y, D, P, mask):
         return -(D + self.correction(D, P, mask).to(D.dtype))
 

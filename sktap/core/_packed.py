@@ -1,0 +1,293 @@
+"""TAP on packed grids: the pairs' ``Lx x Ly`` grids side by side in a few images.
+
+:func:`~sktap.core._bucketed.tap_pairwise_bucketed` pads blocks of pairs
+to their own longest sequences: on a batch whose lengths spread widely it
+makes dozens of small network calls (each a dozen operators with a fixed
+cost) and still pads. Here every sequence of ``y`` is laid end to end along
+the columns of one image and every sequence of ``x`` along its rows, each
+followed by a gap of zero frames as wide as the network's largest kernel
+radius, so that pair ``(i, j)`` is the block where the rows of ``x[i]``
+meet the columns of ``y[j]``. The network runs on the whole image (rows
+cut into a few bands that stay in cache), with the gap rows and columns
+reset to zero after every hidden layer: each block then sees exactly the
+zero padding of its own unpadded convolution, and the blocks never read
+each other. The softmax over each pair's target frames is a softmax per
+(row, block of columns), shifted by the block's own maximum; its sums are
+products with 0/1 indicator matrices.
+
+The result equals :func:`~sktap.core._tap.tap_pairwise` up to
+floating-point summation order, with autograd through the frames and the
+network. Only networks that say how far their layers read
+(:attr:`TAPNet.halo`) and the parameter-free distance (``net=None``) can be
+packed: see :func:`can_pack`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import _thresholds
+from ._bucketed import _lengths_np, _plan_side, padded_length, padded_lengths
+from ._nets import TAPNet, _sum_dtype
+
+__all__ = ["can_pack", "packed_cells", "packing_pays", "tap_pairwise_packed"]
+
+# How far below its row's maximum a target block's maximum may lie for the
+# row-wide shift of the softmax: float32 stays normal down to exp(-87), so
+# the block's terms within 27 of its own maximum (all that float32 can add
+# to it) stay normal floats.
+_ROW_SHIFT_RANGE = 60.0
+
+
+def can_pack(net) -> bool:
+    """Whether :func:`tap_pairwise_packed` can compute ``net``'s distances."""
+    return net is None or isinstance(net, TAPNet)
+
+
+def _halo(net) -> int:
+    return 0 if net is None else net.halo
+
+
+class _Layout:
+    """Sequences laid end to end, each followed by ``gap`` zero slots.
+
+    ``seq`` and ``pos`` (n_slots,) say which frame of which sequence each
+    slot holds (0 at gaps and padding); ``valid`` (n_slots,) is False at
+    gaps and at the padding that rounds the total up to ``size``.
+    """
+
+    def __init__(self, lengths, gap, size=None):
+        span = lengths + gap
+        starts = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64)
+        total = int(span.sum())
+        seq = np.repeat(np.arange(len(lengths)), span)
+        pos = np.arange(total) - starts[seq]
+        valid = pos < lengths[seq]
+        size = total if size is None else int(size)
+        pad = size - total
+        self.size = size
+        self.valid = np.concatenate([valid, np.zeros(pad, bool)])
+        self.seq = np.concatenate([np.where(valid, seq, 0), np.zeros(pad, np.int64)])
+        self.pos = np.concatenate([np.where(valid, pos, 0), np.zeros(pad, np.int64)])
+
+    def tensors(self, device, lengths, dtype, width):
+        """Flat frame index into a (n, width, d) batch, validity and positions."""
+        valid = torch.as_tensor(self.valid, device=device)
+        flat = torch.as_tensor(self.seq * width + self.pos, device=device)
+        # (t + 1) / L at valid slots, 0 elsewhere, as in ``_tap._positions``
+        L = torch.as_tensor(lengths[self.seq], device=device, dtype=dtype)
+        pos = torch.as_tensor(self.pos + 1, device=device, dtype=dtype) / L
+        return flat, valid, pos * valid
+
+    def indicator(self, n, device, dtype):
+        """(size, n) matrix with a 1 where slot s holds a frame of sequence j."""
+        ind = torch.zeros(self.size, n, device=device, dtype=dtype)
+        slots = np.flatnonzero(self.valid)
+        ind[
+            torch.as_tensor(slots, device=device),
+            torch.as_tensor(self.seq[slots], device=device),
+        ] = 1
+        return ind
+
+
+def _bands(lx, gap, cols, width, itemsize, device):
+    """Consecutive sequences of ``x`` per band: ``[(start, stop), ...]``.
+
+    On the CPU a band's widest activation stays under
+    :data:`sktap._thresholds.CPU_BATCH_BYTES` (in cache), unless it holds a
+    single sequence; elsewhere all rows are one band.
+    """
+    if device.type != "cpu":
+        return [(0, len(lx))]
+    max_rows = max(1, _thresholds.CPU_BATCH_BYTES // (cols * width * itemsize))
+    bands, start, rows = [], 0, 0
+    for i, length in enumerate((lx + gap).tolist()):
+        if i > start and rows + length > max_rows:
+            bands.append((start, i))
+            start, rows = i, 0
+        rows += length
+    bands.append((start, len(lx)))
+    return bands
+
+
+def packed_cells(x_lengths, y_lengths, net=None, *, width=None):
+    """Cells (rows x columns, summed over bands) that
+    :func:`tap_pairwise_packed` computes, for choosing it by cost.
+
+    ``width`` is the widest activation in channels (the network's, by
+    default); float32 is assumed for the bands.
+    """
+    lx = _lengths_np(x_lengths)
+    ly = _lengths_np(y_lengths)
+    gap = _halo(net)
+    cols = padded_length(int((ly + gap).sum()))
+    if width is None:
+        width = 1 if net is None else max((2, *net.channels))
+    cells = 0
+    for s, e in _bands(lx, gap, cols, width, 4, torch.device("cpu")):
+        cells += padded_length(int((lx[s:e] + gap).sum())) * cols
+    return cells
+
+
+def packing_pays(x_lengths, y_lengths, net=None) -> bool:
+    """Whether :func:`tap_pairwise_packed` should beat
+    :func:`~sktap.core._bucketed.tap_pairwise_bucketed` on these lengths.
+
+    Each is costed as the cells it computes plus
+    :data:`sktap._thresholds.PACKED_CALL_CELLS` per network call (a band
+    here, a block there); False for a network that cannot be packed.
+    """
+    if not can_pack(net):
+        return False
+    lx, ly = _lengths_np(x_lengths), _lengths_np(y_lengths)
+    if not len(lx) or not len(ly):
+        return False
+    per_call = _thresholds.PACKED_CALL_CELLS
+    sides = [_plan_side(padded_lengths(lens))[1] for lens in (lx, ly)]
+    bucketed = np.prod([sum((e - s) * m for s, e, m in side) for side in sides])
+    bucketed += per_call * len(sides[0]) * len(sides[1])
+    gap = _halo(net)
+    cols = padded_length(int((ly + gap).sum()))
+    width = 1 if net is None else max((2, *net.channels))
+    n_bands = len(_bands(lx, gap, cols, width, 4, torch.device("cpu")))
+    return packed_cells(lx, ly, net) + per_call * n_bands < bucketed
+
+
+def _frame_distances(X, Y):
+    """Euclidean distances (H, W) between the rows of X (H, d) and Y (W, d).
+
+    With autograd: torch's direct differences (exact near zero, with the
+    gradient torch defines there). Without: one matrix product in float64,
+    whose ``|x|^2 + |y|^2 - 2 x.y`` is exact to about 1e-8 times the
+    frames' norms even for near-equal float32 frames (float32 on MPS).
+    """
+    if torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad):
+        return torch.cdist(X, Y, compute_mode="donot_use_mm_for_euclid_dist")
+    wide = torch.float32 if X.device.type == "mps" else torch.float64
+    x, y = X.to(wide), Y.to(wide)
+    sq = torch.addmm((x * x).sum(1)[:, None], x, y.T, alpha=-2.0)
+    sq.add_((y * y).sum(1)[None, :]).clamp_(min=0.0)
+    return sq.sqrt_().to(X.dtype)
+
+
+def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
+    """All ``a x b`` TAP distances, every pair's grid packed into a few images.
+
+    Equals :func:`~sktap.core._tap.tap_pairwise` up to summation order, with
+    autograd; fastest where lengths spread widely (see the module
+    docstring and ``PACKED_CALL_CELLS`` in ``sktap/_thresholds.py``).
+
+    Parameters
+    ----------
+    x : Tensor of shape (a, Lx, d)
+        Zero-padded source sequences.
+    x_lengths : Tensor or array of shape (a,)
+    y : Tensor of shape (b, Ly, d)
+    y_lengths : Tensor or array of shape (b,)
+    net : TAPNet or None
+        Alignment network; ``None`` means ``g = 0``. Other networks cannot
+        be packed (:func:`can_pack`).
+
+    Returns
+    -------
+    dist : Tensor of shape (a, b)
+        On the device of ``x``; float32 for half-precision frames (as
+        :func:`~sktap.core._tap.tap_pairwise` gives), else the dtype of ``x``.
+
+    Notes
+    -----
+    A non-finite frame (NaN or infinity) makes non-finite not only its own
+    pairs' distances but also those of the other pairs that share its band
+    of rows or its columns (the per-pair sums are products with indicator
+    matrices, and ``0 * nan`` is NaN), where :func:`tap_pairwise` keeps it
+    to its own pairs. Training stops on either.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktap.core import TAPNet, tap_pairwise, tap_pairwise_packed
+    >>> x, net = torch.rand(3, 6, 2), TAPNet((8,), (5, 3))
+    >>> packed = tap_pairwise_packed(x, [6, 4, 2], x[:2], [6, 5], net)
+    >>> torch.allclose(packed, tap_pairwise(x, [6, 4, 2], x[:2], [6, 5], net))
+    True
+    """
+    if not can_pack(net):
+        raise TypeError(
+            f"{type(net).__name__} cannot be packed: tap_pairwise_packed takes "
+            "a TAPNet or None"
+        )
+    lx = _lengths_np(x_lengths, x.shape[0])
+    ly = _lengths_np(y_lengths, y.shape[0])
+    a, b = len(lx), len(ly)
+    if not a or not b:
+        return x.new_zeros(a, b)
+    # frames from a mixed-precision encoder are compared in float32, as in _tap
+    device, dtype = x.device, _sum_dtype(x.dtype)
+    gap = _halo(net)
+    cols = _Layout(ly, gap, padded_length(int((ly + gap).sum())))
+    y_flat, col_valid, col_pos = cols.tensors(device, ly, dtype, y.shape[1])
+    Y = y.reshape(-1, y.shape[2]).index_select(0, y_flat) * col_valid[:, None]
+    Y = Y.to(dtype)
+    col_ind = cols.indicator(b, device, dtype)
+    # the target block of each column; gaps and padding form block b
+    block = torch.as_tensor(np.where(cols.valid, cols.seq, b), device=device)
+    width = 1 if net is None else max((2, *net.channels))
+    itemsize = dtype.itemsize if net is None else net.convs[0].weight.element_size()
+    x2 = x.reshape(-1, x.shape[2])
+    if x2.dtype != dtype:
+        x2 = x2.to(dtype)
+    parts = []
+    for s, e in _bands(lx, gap, cols.size, width, itemsize, device):
+        rows = _Layout(lx[s:e], gap, padded_length(int((lx[s:e] + gap).sum())))
+        x_flat, row_valid, row_pos = rows.tensors(device, lx[s:e], dtype, x.shape[1])
+        X = x2.index_select(0, x_flat + s * x.shape[1]) * row_valid[:, None]
+        row_cost = _band_row_costs(
+            X, row_valid, row_pos, Y, col_valid, col_pos, col_ind, block, net
+        )
+        row_ind = rows.indicator(e - s, device, row_cost.dtype)  # (H, e - s)
+        lengths = torch.as_tensor(lx[s:e], device=device, dtype=row_cost.dtype)
+        parts.append((row_ind.T @ row_cost) / lengths[:, None])
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _band_row_costs(X, row_valid, row_pos, Y, col_valid, col_pos, col_ind, block, net):
+    """``sum_j A_rj D_rj`` of each row r of a band and each target (H, b)."""
+    D = _frame_distances(X, Y)
+    if torch.is_grad_enabled():
+        cell = row_valid[:, None] & col_valid[None, :]
+        D = D * cell
+    else:  # in place, touching only the gaps
+        gaps = torch.nonzero(~row_valid)[:, 0], torch.nonzero(~col_valid)[:, 0]
+        D = D.index_fill_(0, gaps[0], 0).index_fill_(1, gaps[1], 0)
+    if net is None:
+        S = -D
+    else:
+        P = (row_pos[:, None] - col_pos[None, :]).abs()
+        if torch.is_grad_enabled():
+            P = P * cell
+        else:
+            P = P.index_fill_(0, gaps[0], 0).index_fill_(1, gaps[1], 0)
+        S = -(D + net.packed_correction(D, P, row_valid, col_valid).to(D.dtype))
+    with torch.autocast(D.device.type, enabled=False):
+        S = S.float() if S.dtype in (torch.bfloat16, torch.float16) else S
+        S = S.masked_fill(~col_valid[None, :], float("-inf"))
+        ind = col_ind.to(S.dtype)
+        # Softmax per (row, target block). Shifted by the row's maximum, a
+        # block whose own maximum lies within ROW_SHIFT_RANGE of it keeps
+        # every term that matters as a normal float, and a block sum of at
+        # least (its width) * exp(-ROW_SHIFT_RANGE) proves that it does;
+        # else each block is shifted by its own maximum.
+        E = torch.exp(S - S.detach().amax(dim=1, keepdim=True))
+        Z = E @ ind
+        if not bool((Z >= ind.sum(0) * math.exp(-_ROW_SHIFT_RANGE)).all()):
+            top = torch.full((S.shape[0], ind.shape[1] + 1), float("-inf"))
+            top = top.to(S.device, S.dtype).scatter_reduce(
+                1, block[None, :].expand_as(S), S.detach(), "amax"
+            )
+            top = top.masked_fill(~torch.isfinite(top), 0.0)  # the gap block
+            E = torch.exp(S - top[:, block])
+            Z = E @ ind
+        return (E * D.to(S.dtype)) @ ind / Z

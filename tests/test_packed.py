@@ -1,0 +1,221 @@
+"""Packed grids (sktap/core/_packed.py) equal the plain all-pairs TAP."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sktap
+from sktap import TAPMetricLearner, _thresholds
+from sktap.core import TAPNet, TAPTransNet, tap_pairwise
+from sktap.core._packed import (
+    can_pack,
+    packed_cells,
+    packing_pays,
+    tap_pairwise_packed,
+)
+
+F64 = torch.float64
+
+
+def _batch(rng, lengths, d=3, dtype=F64):
+    lengths = torch.as_tensor(lengths)
+    x = torch.as_tensor(rng.standard_normal((len(lengths), int(lengths.max()), d)))
+    x = x * (torch.arange(x.shape[1])[None, :, None] < lengths[:, None, None])
+    return x.to(dtype).requires_grad_(), lengths
+
+
+def _net(seed, channels=(8,), kernel_sizes=(5, 3)):
+    torch.manual_seed(seed)
+    net = TAPNet(channels, kernel_sizes).double()
+    for p in net.parameters():  # far from zero, so that g matters
+        p.data.normal_(0, 0.4)
+    return net
+
+
+def _grads(dist, w, tensors):
+    return torch.autograd.grad((dist * w).sum(), tensors)
+
+
+NETS = {
+    "none": lambda s: None,
+    "default": lambda s: _net(s, (30, 30), (5, 5, 3)),
+    "one-layer": lambda s: _net(s),
+    "wide-last": lambda s: _net(s, (4, 24), (3, 7, 5)),
+}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lx=st.lists(st.integers(1, 30), min_size=1, max_size=7),
+    ly=st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+    net=st.sampled_from(sorted(NETS)),
+    rounding=st.booleans(),
+)
+def test_packed_equals_tap_pairwise_with_gradients(lx, ly, seed, net, rounding):
+    rng = np.random.default_rng(seed)
+    x, lx = _batch(rng, lx)
+    y, ly = _batch(rng, ly)
+    net = NETS[net](seed)
+    params = [x, y] + ([] if net is None else list(net.parameters()))
+    with sktap.config_context(shape_rounding=rounding):
+        got = tap_pairwise_packed(x, lx, y, ly, net)
+        with torch.no_grad():
+            fast = tap_pairwise_packed(x, lx, y, ly, net)
+    want = tap_pairwise(x, lx, y, ly, net)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    # without autograd: frame distances by a float64 product, gaps in place
+    torch.testing.assert_close(fast, want.detach(), rtol=0, atol=1e-10)
+    w = torch.as_tensor(rng.standard_normal(want.shape))
+    for a, b in zip(_grads(got, w, params), _grads(want, w, params)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-9)
+
+
+def test_packed_softmax_of_targets_far_below_the_row_maximum():
+    # target 1 lies 1,000 away: its logits sit far below target 0's, past
+    # the row-wide shift's range, so each target is shifted by its own max
+    x = torch.zeros(1, 3, 2, dtype=F64)
+    y = torch.zeros(2, 4, 2, dtype=F64)
+    y[0] = torch.rand(4, 2, dtype=F64)
+    y[1] = 1000.0 + torch.rand(4, 2, dtype=F64)
+    for net in (None, _net(0)):
+        got = tap_pairwise_packed(x, [3], y, [4, 3], net)
+        want = tap_pairwise(x, [3], y, [4, 3], net)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+        assert torch.isfinite(got).all()
+
+
+def test_packed_in_bands_equals_one_image(monkeypatch):
+    # cache-sized bands: 16 sequences of up to 60 frames cut into several
+    rng = np.random.default_rng(0)
+    x, lx = _batch(rng, rng.integers(1, 61, 16), dtype=torch.float32)
+    net = TAPNet((8,), (5, 3))
+    want = tap_pairwise(x, lx, x, lx, net)
+    monkeypatch.setattr(_thresholds, "CPU_BATCH_BYTES", 60 * 8 * 4 * 200)
+    got = tap_pairwise_packed(x, lx, x, lx, net)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(_thresholds, "CPU_BATCH_BYTES", 1)  # one sequence a band
+    torch.testing.assert_close(
+        tap_pairwise_packed(x, lx, x, lx, net), want, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_packed_compares_half_precision_frames_in_float32():
+    rng = np.random.default_rng(1)
+    x, lx = _batch(rng, [5, 9, 2], dtype=torch.float32)
+    net = TAPNet((8,), (5, 3))
+    with torch.no_grad():
+        got = tap_pairwise_packed(x.bfloat16(), lx, x.bfloat16(), lx, net)
+        want = tap_pairwise(x.bfloat16(), lx, x.bfloat16(), lx, net)
+    assert got.dtype == want.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_packed_does_not_hide_non_finite_frames():
+    rng = np.random.default_rng(2)
+    x, lx = _batch(rng, [4, 6, 3], dtype=torch.float32)
+    x = x.detach().clone()
+    x[1, 2, 0] = float("nan")
+    net = TAPNet((8,), (5, 3))
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            dist = tap_pairwise_packed(x, lx, x, lx, net)
+        assert not torch.isfinite(dist[1]).any()
+        assert not torch.isfinite(dist[:, 1]).any()
+
+
+def test_only_tapnet_and_none_can_be_packed():
+    x = torch.rand(2, 4, 3)
+    assert can_pack(None) and can_pack(TAPNet())
+    assert not can_pack(TAPTransNet(3))
+    assert not packing_pays([4, 2], [4, 2], TAPTransNet(3))
+    with pytest.raises(TypeError, match="TAPTransNet cannot be packed"):
+        tap_pairwise_packed(x, [4, 2], x, [4, 2], TAPTransNet(3))
+    assert tap_pairwise_packed(x[:0], [], x, [4, 2]).shape == (0, 2)
+
+
+def test_packing_pays_on_spread_lengths_only():
+    # measured (sktap/_thresholds.py, PACKED_CALL_CELLS): packing wins where
+    # lengths spread, buckets where every sequence has one length
+    net = TAPNet((8,), (5, 3))
+    spread = np.random.default_rng(0).integers(7, 95, 16)
+    assert packing_pays(spread, spread, net)
+    assert not packing_pays(np.full(16, 64), np.full(16, 64), net)
+    # the gaps: one halo of zero cells after every sequence, each side
+    cells = packed_cells([10, 20], [5], net)
+    with sktap.config_context(shape_rounding=False):
+        assert packed_cells([10, 20], [5], net) == (10 + 2 + 20 + 2) * (5 + 2)
+    assert cells >= (10 + 2 + 20 + 2) * (5 + 2)
+
+
+@pytest.fixture
+def packed_calls(monkeypatch):
+    """Counts the training step's calls of the packed computation."""
+    from sktap.metric_learning import _steps
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return tap_pairwise_packed(*args, **kwargs)
+
+    monkeypatch.setattr(_steps, "tap_pairwise_packed", counted)
+    return calls
+
+
+def test_training_with_packed_grids_equals_buckets(monkeypatch, packed_calls):
+    # spread lengths, so that packing pays; the same losses and weights as
+    # the bucketed computation, within float32 rounding
+    monkeypatch.setattr(_thresholds, "MINED_MIN_MACS", 0)
+    rng = np.random.RandomState(5)
+    X = [rng.randn(rng.randint(3, 60), 2) + 2 * (i % 3) for i in range(24)]
+    y = np.arange(24) % 3
+    kw = dict(
+        encoder="mlp",
+        hidden_layer_sizes=(8,),
+        n_components=4,
+        tap_channels=(4,),
+        batch_size=12,
+        max_epochs=3,
+        random_state=0,
+        device="cpu",
+    )
+    lengths = np.array([len(s) for s in X])
+    assert packing_pays(lengths[:12], lengths[:12], TAPNet((4,), (5, 3)))
+    packed = TAPMetricLearner(**kw).fit(X, y)
+    assert packed_calls  # the packed computation really ran
+    monkeypatch.setattr(_thresholds, "PACKED_CALL_CELLS", float("inf"))
+    del packed_calls[:]
+    bucketed = TAPMetricLearner(**kw).fit(X, y)
+    assert not packed_calls
+    np.testing.assert_allclose(
+        [h["metric_loss"] for h in packed.history_],
+        [h["metric_loss"] for h in bucketed.history_],
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    for k, v in packed.model_.state_dict().items():
+        np.testing.assert_allclose(
+            v, bucketed.model_.state_dict()[k], rtol=1e-3, atol=1e-5
+        )
+
+
+def test_packed_training_repeats_exactly_with_two_threads(packed_calls):
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rng = np.random.RandomState(0)
+        X = [np.cumsum(rng.randn(rng.randint(20, 400), 1), 0) for _ in range(32)]
+        y = np.arange(32) % 4
+        fits = [
+            TAPMetricLearner(max_epochs=2, device="cpu", random_state=0).fit(X, y)
+            for _ in range(2)
+        ]
+    finally:
+        torch.set_num_threads(old)
+    assert packed_calls
+    first, second = (f.model_.state_dict() for f in fits)
+    for name, value in first.items():
+        assert torch.equal(value, second[name]), name
