@@ -57,6 +57,28 @@ BY_CHANNEL_MAX_D = 64
 #: a whole bucketed call; lower means more, smaller network calls.
 MAX_PADDING = 1.2
 
+#: Padding a bucket of selected pairs may add beyond ``MAX_PADDING`` times
+#: its true cells (:func:`sktap.core.tap_pairs`): one network call's fixed
+#: cost, counted in cells, so that a few pairs of spread lengths share one
+#: padded call rather than take one call each. On the 2-core CPU, the
+#: default network with autograd (forward and backward), 16 sequences of
+#: 7-94 frames, 1-30% of the 256 pairs selected at random: 1.2-1.7x faster
+#: with 10,000 or 25,000 than with 0, and 25,000 within 10% of the best of
+#: 0 / 10,000 / 25,000 / 50,000 in 14 of 15 draws.
+PAIRS_CALL_CELLS = 25_000
+
+# -- core: packed grids (sktap/core/_packed.py) -----------------------------
+
+#: The fixed cost of one network call (its dozen operators, each a parallel
+#: region) counted in grid cells, for choosing between the packed and the
+#: bucketed all-pairs computation (:func:`sktap.core._packed.packing_pays`
+#: costs each as its cells plus this per call). On the 2-core CPU, no
+#: autograd, the default network (one hidden layer of 8 channels), 16
+#: sequences of 7-94 frames: 49 bucketed blocks took 79 ms, 2 packed bands
+#: 33 ms, for about 0.9 M cells each: about 35 ms per million cells and
+#: 0.9 ms per call, i.e. 26,000 cells.
+PACKED_CALL_CELLS = 25_000
+
 # -- downsampling (sktap/_engine/_trainable.py) -------------------------------
 
 #: Longest encoded sequence that ``downsample="auto"`` aims at: the stride

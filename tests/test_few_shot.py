@@ -512,7 +512,7 @@ def test_per_sequence_options_are_saved_and_loaded(tmp_path):
     assert loaded.model_.backbone.max_frames == 64
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     backbone = torch.nn.Linear(2, 8)
-    with pytest.raises(ValueError, match="per_sequence. widens the frames"):
+    with pytest.raises(ValueError, match=r"per_sequence. widens the frames"):
         TAPFewShotClassifier(
             **{**TINY, "backbone": backbone, "scale": "per_sequence"}
         ).fit(X, y)

@@ -125,9 +125,15 @@ def test_pair_plan_covers_every_pair_within_its_bounds(
 @pytest.mark.parametrize(
     "rounding, all_bound, mined_bound", [(False, 1.3, 1.2), (True, 1.5, 1.5)]
 )
-def test_padding_ratio_on_lengths_7_to_30(rounding, all_bound, mined_bound):
+def test_padding_ratio_on_lengths_7_to_30(
+    rounding, all_bound, mined_bound, monkeypatch
+):
     # with the shape grid a bucket pads up to 7 more frames of 7-30
-    # (measured: 1.28 and 1.41 against 1.15 and 1.18 without)
+    # (measured: 1.28 and 1.41 against 1.15 and 1.18 without); the selected
+    # pairs' buckets without the per-call allowance (tested below)
+    from sktap import _thresholds
+
+    monkeypatch.setattr(_thresholds, "PAIRS_CALL_CELLS", 0)
     lengths = np.random.default_rng(0).integers(7, 31, 64)
     rows, cols = np.nonzero(np.ones((64, 64)))
     with sktap.config_context(shape_rounding=rounding):
@@ -135,6 +141,22 @@ def test_padding_ratio_on_lengths_7_to_30(rounding, all_bound, mined_bound):
         assert 1 <= padding_ratio(lengths) <= all_bound
         assert 1 <= padding_ratio(lengths, rows=rows, cols=cols) <= mined_bound
         assert padding_ratio([5, 5, 5], n_buckets=2) == 1.0
+
+
+def test_a_few_pairs_of_spread_lengths_share_a_call():
+    # the per-call allowance (PAIRS_CALL_CELLS): 6 pairs of 7-94 frames fit
+    # in one padded call; without it nearly every pair is its own bucket
+    from sktap import _thresholds
+
+    lx = np.array([7, 20, 35, 50, 70, 94])
+    ly = np.array([90, 12, 60, 33, 8, 75])
+    allowance = _thresholds.PAIRS_CALL_CELLS
+    order, buckets = _plan_pairs(lx, ly, None, 1.2, allowance)
+    assert len(buckets) <= 2
+    assert len(_plan_pairs(lx, ly, None, 1.2, 0)[1]) >= 5
+    for s, e, mx, my in buckets:
+        sel = order[s:e]
+        assert (e - s) * mx * my <= 1.2 * (lx[sel] * ly[sel]).sum() + allowance
 
 
 def test_bucketed_input_errors():

@@ -23,6 +23,7 @@ import math
 import numpy as np
 import torch
 
+from .. import _thresholds
 from .._config import get_config
 from .._thresholds import MAX_PADDING, round_up_length
 from ._tap import _as_lengths, tap_paired, tap_pairwise
@@ -91,15 +92,15 @@ def _check_pairs(rows, cols, n_x, n_y):
     return rows, cols
 
 
-def _plan_pairs(lx, ly, max_cells=None, max_padding=_MAX_PADDING):
+def _plan_pairs(lx, ly, max_cells=None, max_padding=_MAX_PADDING, call_cells=0):
     """Sort pairs by length and cut them greedily into buckets.
 
     ``lx, ly`` (n_pairs,) are the pairs' padded lengths
     (:func:`padded_length`; padding is bounded relative to them). Returns
     ``order`` (n_pairs,), the pairs in bucket order, and ``buckets``, a
     list of ``(start, stop, max_lx, max_ly)`` slices of it, each within
-    ``max_cells`` (unless a single pair) and ``max_padding`` (see
-    :func:`tap_pairs`).
+    ``max_cells`` (unless a single pair) and ``max_padding`` times its true
+    cells plus ``call_cells`` (see :func:`tap_pairs`).
     """
     if max_padding < 1:
         raise ValueError(f"max_padding must be >= 1; got {max_padding}")
@@ -113,7 +114,7 @@ def _plan_pairs(lx, ly, max_cells=None, max_padding=_MAX_PADDING):
         nx, ny = max(mx, a), max(my, b)
         cells = (k - start + 1) * nx * ny
         too_big = max_cells is not None and cells > max_cells
-        if k > start and (too_big or cells > max_padding * (true + a * b)):
+        if k > start and (too_big or cells > max_padding * (true + a * b) + call_cells):
             buckets.append((start, k, mx, my))
             start, nx, ny, true = k, a, b, 0
         mx, my, true = nx, ny, true + a * b
@@ -197,7 +198,9 @@ def tap_pairs(
         Bound on cells computed over ``sum Lx * Ly`` of every bucket, hence
         of the call (see :func:`padding_ratio`), where the lengths are
         rounded up to the grid of :func:`padded_length`. Lower means more,
-        smaller network calls.
+        smaller network calls. A bucket may pad a further
+        ``PAIRS_CALL_CELLS`` cells (``sktap/_thresholds.py``, the fixed cost
+        of one call), so that a few pairs of spread lengths share a call.
 
     Returns
     -------
@@ -227,7 +230,9 @@ def tap_pairs(
         return tap_paired(x[e, :1], e + 1, y[e, :1], e + 1, net)
     px = padded_lengths(lx[r_np], x.shape[1])
     py = padded_lengths(ly[c_np], y.shape[1])
-    order, buckets = _plan_pairs(px, py, max_cells, max_padding)
+    order, buckets = _plan_pairs(
+        px, py, max_cells, max_padding, _thresholds.PAIRS_CALL_CELLS
+    )
     parts = []
     for start, stop, mx, my in buckets:
         sel = order[start:stop]
@@ -375,7 +380,9 @@ def padding_ratio(
     if bucketed:
         # tensors trimmed to their longest sequence, as for the planning
         padded = (padded_lengths(p, all_.max()) for p, all_ in ((px, lx), (py, ly)))
-        buckets = _plan_pairs(*padded, max_cells, max_padding)[1]
+        buckets = _plan_pairs(
+            *padded, max_cells, max_padding, _thresholds.PAIRS_CALL_CELLS
+        )[1]
     else:
         buckets = [(0, len(px), px.max(), py.max())]
     cells = sum((e - s) * mx * my for s, e, mx, my in buckets)

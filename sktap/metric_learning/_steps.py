@@ -9,6 +9,7 @@ from .. import _thresholds
 from ..augment import augment_batch
 from ..core import tap_pairs, tap_pairwise, tap_pairwise_bucketed
 from ..core._bucketed import padded_length
+from ..core._packed import packing_pays, tap_pairwise_packed
 from ..losses import (
     LiftedStructureLoss,
     loss_from_pairs,
@@ -59,6 +60,14 @@ def _padded_macs(align, lengths):
     return len(lengths) ** 2 * int(lengths.max()) ** 2 * per_cell
 
 
+def _all_pairs(z, lz, align):
+    """All B x B distances of a batch's frames, packed or bucketed,
+    whichever :func:`~sktap.core._packed.packing_pays` says is cheaper."""
+    if packing_pays(lz, lz, align):
+        return tap_pairwise_packed(z, lz, z, lz, align)
+    return tap_pairwise_bucketed(z, lz, z, lz, align)
+
+
 def metric_term(model, x, lx, labels, metric, path):
     """The metric loss of one batch and the fraction of pairs it mines.
 
@@ -84,13 +93,13 @@ def metric_term(model, x, lx, labels, metric, path):
     if macs is not None and macs < _thresholds.MINED_MIN_MACS:
         return metric(tap_pairwise(z, lz, z, lz, model.align), labels), None
     if isinstance(metric, LiftedStructureLoss):  # it reads every pair
-        return metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels), None
+        return metric(_all_pairs(z, lz, model.align), labels), None
     with torch.no_grad():
-        dist = tap_pairwise_bucketed(z, lz, z, lz, model.align)
+        dist = _all_pairs(z, lz, model.align)
     rows, cols = mined_pairs(dist, labels, metric)
     fraction = mining_fraction(rows, len(labels))
     if fraction > _thresholds.MINING_PAYS_BELOW:
-        loss = metric(tap_pairwise_bucketed(z, lz, z, lz, model.align), labels)
+        loss = metric(_all_pairs(z, lz, model.align), labels)
         return loss, fraction
     pair_dist = tap_pairs(z, lz, rows, cols, model.align)
     loss = loss_from_pairs(
