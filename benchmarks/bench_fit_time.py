@@ -11,11 +11,16 @@ Settings:
 
 * ``before``: the defaults when the hard regimes were taken up: a stride from
   the longest series alone (``downsample=choose_stride(longest, 64)``, 24
-  here), uniform batches (``samples_per_class=None``) and no shape rounding
-  (``config_context(shape_rounding=False)``);
+  here), uniform batches (``samples_per_class=None``), no shape rounding
+  (``config_context(shape_rounding=False)``) and a training step blind to
+  the fixed cost of a network call (``"call_costs": false``: every batch's
+  distances in length buckets, never packed, and every bucket of mined
+  pairs within 1.2x padding, i.e. ``sktap._thresholds.PACKED_CALL_CELLS``
+  set to infinity and ``PAIRS_CALL_CELLS`` to 0 for the fit);
 * ``defaults``: today's defaults;
 * any ``--variant NAME='{"param": value}'``: today's defaults with those
-  parameters changed (``"shape_rounding": false`` is taken as the config).
+  parameters changed (``"shape_rounding": false`` is taken as the config,
+  ``"call_costs": false`` as above).
 
 Printed per fit: every epoch's seconds, the first epoch's, the max / min over
 all epochs and over the later ones, the whole fit and its ratio to the
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -44,7 +50,7 @@ from _bench import machine_info
 from bench_shapes import _variable_data, _warm_up
 
 import sktap
-from sktap import TAPMetricLearner
+from sktap import TAPMetricLearner, _thresholds
 from sktap._validation import check_sequences
 from sktap.core import choose_stride
 
@@ -55,6 +61,7 @@ def _settings(X, variants):
         "downsample": choose_stride(longest, 64),
         "samples_per_class": None,
         "shape_rounding": False,
+        "call_costs": False,
     }
     return {"before": before, "defaults": {}, **variants}
 
@@ -62,11 +69,18 @@ def _settings(X, variants):
 def _fit(X, y, params, epochs, device):
     params = dict(params)
     rounding = params.pop("shape_rounding", True)
+    call_costs = params.pop("call_costs", True)
     est = TAPMetricLearner(random_state=0, max_epochs=epochs, device=device, **params)
-    with sktap.config_context(shape_rounding=rounding):
-        start = time.perf_counter()
-        est.fit(X, y)
-        seconds = time.perf_counter() - start
+    saved = _thresholds.PACKED_CALL_CELLS, _thresholds.PAIRS_CALL_CELLS
+    if not call_costs:  # packing never pays; mined pairs bucketed as before
+        _thresholds.PACKED_CALL_CELLS, _thresholds.PAIRS_CALL_CELLS = math.inf, 0
+    try:
+        with sktap.config_context(shape_rounding=rounding):
+            start = time.perf_counter()
+            est.fit(X, y)
+            seconds = time.perf_counter() - start
+    finally:
+        _thresholds.PACKED_CALL_CELLS, _thresholds.PAIRS_CALL_CELLS = saved
     frames = est.encode(X).lengths
     return {
         "epochs": [h["seconds"] for h in est.history_],

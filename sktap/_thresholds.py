@@ -62,9 +62,9 @@ MAX_PADDING = 1.2
 #: cost, counted in cells, so that a few pairs of spread lengths share one
 #: padded call rather than take one call each. On the 2-core CPU, the
 #: default network with autograd (forward and backward), 16 sequences of
-#: 7-94 frames, 1-30% of the 256 pairs selected at random: 1.2-1.7x faster
-#: with 10,000 or 25,000 than with 0, and 25,000 within 10% of the best of
-#: 0 / 10,000 / 25,000 / 50,000 in 14 of 15 draws.
+#: 7-94 frames, 1-30% of the 256 pairs selected at random (15 draws):
+#: 1.0-1.7x faster with 25,000 than with 0 (median 1.4x); 10,000 and
+#: 50,000 came within about 25% of it either way, with no steady winner.
 PAIRS_CALL_CELLS = 25_000
 
 # -- core: packed grids (sktap/core/_packed.py) -----------------------------
@@ -76,7 +76,12 @@ PAIRS_CALL_CELLS = 25_000
 #: autograd, the default network (one hidden layer of 8 channels), 16
 #: sequences of 7-94 frames: 49 bucketed blocks took 79 ms, 2 packed bands
 #: 33 ms, for about 0.9 M cells each: about 35 ms per million cells and
-#: 0.9 ms per call, i.e. 26,000 cells.
+#: 0.9 ms per call, i.e. 26,000 cells. Over 12 batches (16 or 32
+#: sequences; 7-94, 7-29 or 50-94 frames, or one length of 20, 64 or 94)
+#: the choice was the faster one without autograd in 11; the twelfth (32
+#: sequences of 50-94 frames) kept buckets at 1.2-1.3x packing's time,
+#: where with autograd buckets were the faster (``tests/test_packed.py``
+#: has the equal-length and spread cases).
 PACKED_CALL_CELLS = 25_000
 
 # -- downsampling (sktap/_engine/_trainable.py) -------------------------------
