@@ -62,9 +62,10 @@ MAX_PADDING = 1.2
 #: cost, counted in cells, so that a few pairs of spread lengths share one
 #: padded call rather than take one call each. On the 2-core CPU, the
 #: default network with autograd (forward and backward), 16 sequences of
-#: 7-94 frames, 1-30% of the 256 pairs selected at random (15 draws):
-#: 1.0-1.7x faster with 25,000 than with 0 (median 1.4x); 10,000 and
-#: 50,000 came within about 25% of it either way, with no steady winner.
+#: 7-94 frames, 1-30% of the 256 pairs selected at random (3 draws x 5
+#: fractions): 1.0-3.6x faster with 25,000 than with 0 (median 1.7x);
+#: 10,000 and 50,000 came within about 25% of it either way, with no
+#: steady winner (``benchmarks/bench_packed.py``, part ``pairs``).
 PAIRS_CALL_CELLS = 25_000
 
 # -- core: packed grids (sktap/core/_packed.py) -----------------------------
@@ -77,11 +78,12 @@ PAIRS_CALL_CELLS = 25_000
 #: sequences of 7-94 frames: 49 bucketed blocks took 79 ms, 2 packed bands
 #: 33 ms, for about 0.9 M cells each: about 35 ms per million cells and
 #: 0.9 ms per call, i.e. 26,000 cells. Over 12 batches (16 or 32
-#: sequences; 7-94, 7-29 or 50-94 frames, or one length of 20, 64 or 94)
-#: the choice was the faster one without autograd in 11; the twelfth (32
-#: sequences of 50-94 frames) kept buckets at 1.2-1.3x packing's time,
-#: where with autograd buckets were the faster (``tests/test_packed.py``
-#: has the equal-length and spread cases).
+#: sequences; 7-94, 7-29 or 50-94 frames, or one length of 20, 64 or 94;
+#: ``benchmarks/bench_packed.py``, part ``all-pairs``) the choice was the
+#: faster one without autograd in 11, or within 1%; the twelfth (32
+#: sequences of 50-94 frames) kept buckets at 1.4x packing's time, where
+#: with autograd buckets were the faster. Packing ran 1.5-4.8x faster on
+#: the spread batches it took; buckets 1.0-1.3x on the equal lengths.
 PACKED_CALL_CELLS = 25_000
 
 # -- downsampling (sktap/_engine/_trainable.py) -------------------------------

@@ -76,7 +76,10 @@ class _GridShapes:
 
 
 @pytest.mark.parametrize("rounding", [True, False])
-def test_buckets_are_padded_to_the_grid(rng, rounding):
+def test_buckets_are_padded_to_the_grid(rng, rounding, monkeypatch):
+    # one bucket per group of similar lengths (no per-call allowance, which
+    # would merge these small pairs into a few buckets)
+    monkeypatch.setattr(_thresholds, "PAIRS_CALL_CELLS", 0)
     net = TAPNet(channels=(4,), kernel_sizes=(3, 3))
     shapes = _GridShapes(net)
     X = random_sequences(rng, 12, 2, 1, 45)

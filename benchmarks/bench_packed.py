@@ -1,0 +1,160 @@
+"""Packed grids against length buckets, and the mined pairs' shared calls.
+
+Two measurements behind ``PACKED_CALL_CELLS`` and ``PAIRS_CALL_CELLS`` in
+``sktap/_thresholds.py``, on encoded-frame batches like a training step's
+(L2-normalised frames of 32 dimensions, the default network: one hidden
+layer of 8 channels):
+
+* ``all-pairs``: the B x B distances of a batch, with
+  :func:`sktap.core.tap_pairwise_bucketed` and with
+  :func:`sktap.core.tap_pairwise_packed`, without autograd (the mining
+  pass) and with it (forward and backward), for spread and equal lengths,
+  beside the choice of :func:`sktap.core._packed.packing_pays`;
+* ``pairs``: :func:`sktap.core.tap_pairs` with autograd on 1-30% of a
+  batch's pairs drawn at random, with each per-call allowance.
+
+Run from the repository root, alone on the machine::
+
+    python benchmarks/bench_packed.py              # about 3 minutes on 2 cores
+    python benchmarks/bench_packed.py --part pairs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import machine_info
+
+from sktap import _thresholds
+from sktap.core import TAPNet, tap_pairs, tap_pairwise_bucketed, tap_pairwise_packed
+from sktap.core._bucketed import padding_ratio
+from sktap.core._packed import packed_cells, packing_pays
+
+CASES = {
+    "spread 7-94": (7, 94),
+    "spread 7-29": (7, 29),
+    "spread 50-94": (50, 94),
+    "one length 64": (64, 64),
+    "one length 20": (20, 20),
+    "one length 94": (94, 94),
+}
+
+
+def _ms(n, fn, *args, backward=False):
+    """Milliseconds per call of ``fn(*args)`` (and its backward)."""
+
+    def call():
+        out = fn(*args)
+        if backward:
+            out.sum().backward()
+
+    call()  # warm-up: new shapes, new primitives
+    start = time.perf_counter()
+    for _ in range(n):
+        call()
+    return (time.perf_counter() - start) / n * 1e3
+
+
+def _frames(gen, B, lo, hi):
+    lengths = torch.randint(lo, hi + 1, (B,), generator=gen)
+    lengths[0] = hi
+    z = torch.nn.functional.normalize(torch.randn(B, hi, 32, generator=gen), dim=-1)
+    return z * (torch.arange(hi)[None, :, None] < lengths[:, None, None]), lengths
+
+
+def all_pairs(net, repeats):
+    print(
+        "| batch | B | no autograd: buckets / packed (ms) | with autograd: "
+        "buckets / packed (ms) | packing_pays | cells / true: buckets, packed |"
+    )
+    print("|---|---:|---|---|---|---|")
+    gen = torch.Generator().manual_seed(0)
+    for name, (lo, hi) in CASES.items():
+        for B in (16, 32):
+            z, lz = _frames(gen, B, lo, hi)
+            args = (z, lz, z, lz, net)
+            with torch.no_grad():
+                nb = _ms(repeats, tap_pairwise_bucketed, *args)
+                npk = _ms(repeats, tap_pairwise_packed, *args)
+            zg = z.clone().requires_grad_()
+            args, half = (zg, lz, zg, lz, net), max(1, repeats // 2)
+            gb = _ms(half, tap_pairwise_bucketed, *args, backward=True)
+            gp = _ms(half, tap_pairwise_packed, *args, backward=True)
+            true = float(lz.sum()) ** 2
+            print(
+                f"| {name} | {B} | {nb:.1f} / {npk:.1f} ({nb / npk:.2f}x) | "
+                f"{gb:.1f} / {gp:.1f} ({gb / gp:.2f}x) | "
+                f"{'packed' if packing_pays(lz, lz, net) else 'buckets'} | "
+                f"{padding_ratio(lz):.2f}, {packed_cells(lz, lz, net) / true:.2f} |",
+                flush=True,
+            )
+
+
+def pairs(net, repeats, draws):
+    allowances = (0, 10_000, 25_000, 50_000)
+    fractions = (0.01, 0.02, 0.05, 0.1, 0.3)
+    print(
+        "\ntap_pairs with autograd, 16 sequences of 7-94 frames, ms for "
+        "allowances " + " / ".join(map(str, allowances))
+    )
+    print("| draw | " + " | ".join(f"{f:.0%} of pairs" for f in fractions) + " |")
+    print("|---:|" + "---|" * len(fractions))
+    gen = torch.Generator().manual_seed(1)
+    saved = _thresholds.PAIRS_CALL_CELLS
+    ratios = []
+    try:
+        for draw in range(draws):
+            z, lz = _frames(gen, 16, 7, 94)
+            z.requires_grad_()
+            cells = []
+            for f in fractions:
+                pick = torch.randperm(256, generator=gen)[: max(1, int(f * 256))]
+                rows, cols = pick // 16, pick % 16
+                times = []
+                for allowance in allowances:
+                    _thresholds.PAIRS_CALL_CELLS = allowance
+                    args = (z, lz, rows, cols, net)
+                    times.append(_ms(repeats, tap_pairs, *args, backward=True))
+                ratios.append(times[0] / times[allowances.index(saved)])
+                cells.append(" / ".join(f"{t:.1f}" for t in times))
+            print(f"| {draw} | " + " | ".join(cells) + " |", flush=True)
+    finally:
+        _thresholds.PAIRS_CALL_CELLS = saved
+    ratios.sort()
+    print(
+        f"\nallowance {saved} against 0: {ratios[0]:.2f}-{ratios[-1]:.2f}x faster, "
+        f"median {ratios[len(ratios) // 2]:.2f}x over {len(ratios)} cases"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--part", choices=["all-pairs", "pairs", "both"], default="both"
+    )
+    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--draws", type=int, default=3)
+    args = parser.parse_args(argv)
+    info = machine_info()
+    print(
+        f"{info['processor']}, {info['cpu_count']} cores, torch threads "
+        f"{info['torch_threads']}, load average {info['load_average']}\n"
+    )
+    torch.manual_seed(0)
+    net = TAPNet((8,), (5, 3))
+    if args.part in ("all-pairs", "both"):
+        all_pairs(net, args.repeats)
+    if args.part in ("pairs", "both"):
+        pairs(net, args.repeats, args.draws)
+    print(f"\nload average after: {machine_info()['load_average']}")
+
+
+if __name__ == "__main__":
+    main()
