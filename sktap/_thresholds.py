@@ -80,7 +80,7 @@ PAIRS_CALL_CELLS = 25_000
 #: 0.9 ms per call, i.e. 26,000 cells. Over 12 batches (16 or 32
 #: sequences; 7-94, 7-29 or 50-94 frames, or one length of 20, 64 or 94;
 #: ``benchmarks/bench_packed.py``, part ``all-pairs``) the choice was the
-#: faster one without autograd in 11, or within 1%; the twelfth (32
+#: faster one without autograd, or within 1% of it, in 11; the twelfth (32
 #: sequences of 50-94 frames) kept buckets at 1.4x packing's time, where
 #: with autograd buckets were the faster. Packing ran 1.5-4.8x faster on
 #: the spread batches it took; buckets 1.0-1.3x on the equal lengths.

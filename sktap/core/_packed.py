@@ -36,9 +36,10 @@ from ._nets import TAPNet, _sum_dtype
 __all__ = ["can_pack", "packed_cells", "packing_pays", "tap_pairwise_packed"]
 
 # How far below its row's maximum a target block's maximum may lie for the
-# row-wide shift of the softmax: float32 stays normal down to exp(-87), so
-# the block's terms within 27 of its own maximum (all that float32 can add
-# to it) stay normal floats.
+# softmax to be shifted by the row's maximum. Terms more than about 27 below
+# their block's maximum add less than float32's rounding to the block's sum;
+# within 60 of the row's maximum, every term within 27 of its block's stays
+# above exp(-87), a normal float32.
 _ROW_SHIFT_RANGE = 60.0
 
 
@@ -199,6 +200,11 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
 
     Notes
     -----
+    Meant for a batch (tens of sequences a side), as in training: every
+    band spans all of ``y``'s frames, and the per-pair sums use an
+    (``y``'s frames) x ``b`` indicator matrix. For large sets,
+    :func:`sktap.metrics.cdist_tap` tiles the work under a memory bound.
+
     A non-finite frame (NaN or infinity) makes non-finite not only its own
     pairs' distances but also those of the other pairs that share its band
     of rows or its columns (the per-pair sums are products with indicator
