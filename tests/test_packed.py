@@ -126,6 +126,31 @@ def test_packed_does_not_hide_non_finite_frames():
         assert not torch.isfinite(dist[:, 1]).any()
 
 
+def test_packed_refuses_lengths_beyond_the_batch():
+    x = torch.rand(2, 4, 3)
+    with pytest.raises(ValueError, match="x lengths must lie between 1 and 4"):
+        tap_pairwise_packed(x, [5, 2], x, [4, 2])
+    with pytest.raises(ValueError, match="y lengths must lie between 1 and 4"):
+        tap_pairwise_packed(x, [4, 2], x, [4, 0])
+    with pytest.raises(ValueError, match="must have shape"):
+        tap_pairwise_packed(x, [4, 2, 1], x, [4, 2])
+    with pytest.raises(ValueError, match=r"\(n, L, d\) batch"):
+        tap_pairwise_packed(x[0], [4, 2], x, [4, 2])
+
+
+def test_packed_sums_stay_float32_under_autocast():
+    # bfloat16 training runs the step under autocast: the per-pair sums
+    # (matrix products) must not drop to bfloat16 with it
+    rng = np.random.default_rng(3)
+    x, lx = _batch(rng, [7, 3, 12, 5], dtype=torch.float32)
+    want = tap_pairwise(x, lx, x, lx).detach()
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad), torch.autocast("cpu", torch.bfloat16):
+            got = tap_pairwise_packed(x, lx, x, lx)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+
+
 def test_only_tapnet_and_none_can_be_packed():
     x = torch.rand(2, 4, 3)
     assert can_pack(None) and can_pack(TAPNet())

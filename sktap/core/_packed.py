@@ -32,6 +32,7 @@ import torch
 from .. import _thresholds
 from ._bucketed import _lengths_np, _plan_side, padded_length, padded_lengths
 from ._nets import TAPNet, _sum_dtype
+from ._tap import _cdist
 
 __all__ = ["can_pack", "packed_cells", "packing_pays", "tap_pairwise_packed"]
 
@@ -114,23 +115,23 @@ def _bands(lx, gap, cols, width, itemsize, device):
     return bands
 
 
-def packed_cells(x_lengths, y_lengths, net=None, *, width=None):
-    """Cells (rows x columns, summed over bands) that
-    :func:`tap_pairwise_packed` computes, for choosing it by cost.
-
-    ``width`` is the widest activation in channels (the network's, by
-    default); float32 is assumed for the bands.
-    """
-    lx = _lengths_np(x_lengths)
-    ly = _lengths_np(y_lengths)
+def _plan(lx, ly, net, itemsize=4, device=None):
+    """``(gap, n_columns, bands)`` of a packed call: the gap after every
+    sequence, the (rounded) image width, and the bands of :func:`_bands`."""
     gap = _halo(net)
     cols = padded_length(int((ly + gap).sum()))
-    if width is None:
-        width = 1 if net is None else max((2, *net.channels))
-    cells = 0
-    for s, e in _bands(lx, gap, cols, width, 4, torch.device("cpu")):
-        cells += padded_length(int((lx[s:e] + gap).sum())) * cols
-    return cells
+    width = 1 if net is None else max((2, *net.channels))  # widest activation
+    device = torch.device("cpu") if device is None else device
+    return gap, cols, _bands(lx, gap, cols, width, itemsize, device)
+
+
+def packed_cells(x_lengths, y_lengths, net=None):
+    """Cells (rows x columns, summed over bands) that
+    :func:`tap_pairwise_packed` computes on the CPU in float32, for choosing
+    it by cost."""
+    lx, ly = _lengths_np(x_lengths), _lengths_np(y_lengths)
+    gap, cols, bands = _plan(lx, ly, net)
+    return sum(padded_length(int((lx[s:e] + gap).sum())) * cols for s, e in bands)
 
 
 def packing_pays(x_lengths, y_lengths, net=None) -> bool:
@@ -150,26 +151,26 @@ def packing_pays(x_lengths, y_lengths, net=None) -> bool:
     sides = [_plan_side(padded_lengths(lens))[1] for lens in (lx, ly)]
     bucketed = np.prod([sum((e - s) * m for s, e, m in side) for side in sides])
     bucketed += per_call * len(sides[0]) * len(sides[1])
-    gap = _halo(net)
-    cols = padded_length(int((ly + gap).sum()))
-    width = 1 if net is None else max((2, *net.channels))
-    n_bands = len(_bands(lx, gap, cols, width, 4, torch.device("cpu")))
-    return packed_cells(lx, ly, net) + per_call * n_bands < bucketed
+    gap, cols, bands = _plan(lx, ly, net)
+    packed = sum(padded_length(int((lx[s:e] + gap).sum())) * cols for s, e in bands)
+    return packed + per_call * len(bands) < bucketed
 
 
 def _frame_distances(X, Y):
     """Euclidean distances (H, W) between the rows of X (H, d) and Y (W, d).
 
-    With autograd: torch's direct differences (exact near zero, with the
-    gradient torch defines there). Without: one matrix product in float64,
-    whose ``|x|^2 + |y|^2 - 2 x.y`` is exact to about 1e-8 times the
-    frames' norms even for near-equal float32 frames (float32 on MPS).
+    With autograd: the core's direct differences (``_tap._cdist``, exact
+    near zero, with the gradient torch defines there). Without: one matrix
+    product in float64, whose ``|x|^2 + |y|^2 - 2 x.y`` is exact to about
+    1e-8 times the frames' norms even for near-equal float32 frames
+    (float32 on MPS).
     """
     if torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad):
-        return torch.cdist(X, Y, compute_mode="donot_use_mm_for_euclid_dist")
+        return _cdist(X[None], Y[None])[0]
     wide = torch.float32 if X.device.type == "mps" else torch.float64
     x, y = X.to(wide), Y.to(wide)
-    sq = torch.addmm((x * x).sum(1)[:, None], x, y.T, alpha=-2.0)
+    with torch.autocast(X.device.type, enabled=False):
+        sq = torch.addmm((x * x).sum(1)[:, None], x, y.T, alpha=-2.0)
     sq.add_((y * y).sum(1)[None, :]).clamp_(min=0.0)
     return sq.sqrt_().to(X.dtype)
 
@@ -225,28 +226,27 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
             f"{type(net).__name__} cannot be packed: tap_pairwise_packed takes "
             "a TAPNet or None"
         )
-    lx = _lengths_np(x_lengths, x.shape[0])
-    ly = _lengths_np(y_lengths, y.shape[0])
+    lx = _checked_lengths(x_lengths, x, "x")
+    ly = _checked_lengths(y_lengths, y, "y")
     a, b = len(lx), len(ly)
     if not a or not b:
         return x.new_zeros(a, b)
     # frames from a mixed-precision encoder are compared in float32, as in _tap
     device, dtype = x.device, _sum_dtype(x.dtype)
-    gap = _halo(net)
-    cols = _Layout(ly, gap, padded_length(int((ly + gap).sum())))
+    itemsize = dtype.itemsize if net is None else net.convs[0].weight.element_size()
+    gap, n_cols, bands = _plan(lx, ly, net, itemsize, device)
+    cols = _Layout(ly, gap, n_cols)
     y_flat, col_valid, col_pos = cols.tensors(device, ly, dtype, y.shape[1])
     Y = y.reshape(-1, y.shape[2]).index_select(0, y_flat) * col_valid[:, None]
     Y = Y.to(dtype)
     col_ind = cols.indicator(b, device, dtype)
     # the target block of each column; gaps and padding form block b
     block = torch.as_tensor(np.where(cols.valid, cols.seq, b), device=device)
-    width = 1 if net is None else max((2, *net.channels))
-    itemsize = dtype.itemsize if net is None else net.convs[0].weight.element_size()
     x2 = x.reshape(-1, x.shape[2])
     if x2.dtype != dtype:
         x2 = x2.to(dtype)
     parts = []
-    for s, e in _bands(lx, gap, cols.size, width, itemsize, device):
+    for s, e in bands:
         rows = _Layout(lx[s:e], gap, padded_length(int((lx[s:e] + gap).sum())))
         x_flat, row_valid, row_pos = rows.tensors(device, lx[s:e], dtype, x.shape[1])
         X = x2.index_select(0, x_flat + s * x.shape[1]) * row_valid[:, None]
@@ -255,8 +255,26 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
         )
         row_ind = rows.indicator(e - s, device, row_cost.dtype)  # (H, e - s)
         lengths = torch.as_tensor(lx[s:e], device=device, dtype=row_cost.dtype)
-        parts.append((row_ind.T @ row_cost) / lengths[:, None])
+        with torch.autocast(device.type, enabled=False):  # sums stay float32
+            parts.append((row_ind.T @ row_cost) / lengths[:, None])
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _checked_lengths(lengths, seqs, name):
+    """Host lengths of ``seqs`` (n, L, d), each checked to lie in 1..L: the
+    packed layout reads frames by index, so a length beyond L would read
+    the next sequence's frames."""
+    if seqs.ndim != 3:
+        raise ValueError(
+            f"{name} must be a (n, L, d) batch; got shape {tuple(seqs.shape)}"
+        )
+    lengths = _lengths_np(lengths, seqs.shape[0])
+    if len(lengths) and (lengths.min() < 1 or lengths.max() > seqs.shape[1]):
+        raise ValueError(
+            f"{name} lengths must lie between 1 and {seqs.shape[1]} (the padded "
+            f"length); got {lengths.min()}-{lengths.max()}"
+        )
+    return lengths
 
 
 def _band_row_costs(X, row_valid, row_pos, Y, col_valid, col_pos, col_ind, block, net):
