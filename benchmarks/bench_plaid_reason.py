@@ -20,11 +20,21 @@ part below measures one candidate reason; ``--parts`` picks them.
     leave-one-out on the training set), then DTW 1-NN on the learned frames
     of a 10-epoch model beside its TAP 1-NN: whether the frames or TAP's
     alignment lose the information.
+``neighbours``
+    Where 1-NN accuracy and MAP part: the precision at k (the share of a
+    test series' k nearest training series in its class, k = 1 to 50) of
+    DTW and Euclidean distance on 128 frames per series, and of learned
+    TAP (defaults with ``random_state`` 0 and 1; both ``downsample`` and
+    ``scale`` per sequence). Then the queries split by how close their DTW
+    nearest neighbour is (its distance over the median distance to the
+    query's own class, in thirds), with each method's 1-NN accuracy on
+    each third: whether DTW's lead rests on near-copies in the training set.
 
-Run from the repository root (one thread each; about 25 minutes in all)::
+Run from the repository root (one thread each; about 40 minutes in all)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_plaid_reason.py
     OMP_NUM_THREADS=1 python benchmarks/bench_plaid_reason.py --parts amplitude
+    OMP_NUM_THREADS=1 python benchmarks/bench_plaid_reason.py --parts neighbours
 """
 
 from __future__ import annotations
@@ -191,7 +201,82 @@ def training():
     )
 
 
-PARTS = {"resolution": resolution, "amplitude": amplitude, "training": training}
+def _precision_at(D, y_train, y_test, ks):
+    order = np.argsort(D, axis=1, kind="stable")
+    same = y_train[order] == y_test[:, None]
+    return {k: float(same[:, :k].mean()) for k in ks}
+
+
+def neighbours():
+    import torch
+    from scipy.spatial.distance import cdist
+    from tslearn.metrics import cdist_dtw
+    from tslearn.utils import to_time_series_dataset
+
+    from sktap import TAPMetricLearner
+
+    torch.set_num_threads(1)
+    X_train, y_train, X_test, y_test = _load("PLAID")
+    P_train = [pool_fixed(x, 128) for x in X_train]
+    P_test = [pool_fixed(x, 128) for x in X_test]
+    start = time.perf_counter()
+    dists = {
+        "DTW, 128 frames": cdist_dtw(
+            to_time_series_dataset(P_test), to_time_series_dataset(P_train)
+        )
+    }
+    # Euclidean distance needs one length: every series at 128 frames
+    grid = np.linspace(0, 1, 128)
+    resampled = [
+        np.array([np.interp(grid, np.linspace(0, 1, len(x)), x[:, 0]) for x in P])
+        for P in (P_train, P_test)
+    ]
+    dists["Euclidean, 128 frames"] = cdist(resampled[1], resampled[0])
+    print(f"PLAID: DTW and Euclidean ({time.perf_counter() - start:.0f} s)")
+    fits = {
+        "learned TAP, defaults, random_state=0": {"random_state": 0},
+        "learned TAP, defaults, random_state=1": {"random_state": 1},
+        "learned TAP, downsample and scale per sequence": {
+            "random_state": 0,
+            "downsample": "per_sequence",
+            "scale": "per_sequence",
+        },
+    }
+    for label, params in fits.items():
+        start = time.perf_counter()
+        model = TAPMetricLearner(**params).fit(X_train, y_train)
+        dists[label] = model.pairwise_distances(X_test, X_train)
+        print(f"{label}: fitted ({time.perf_counter() - start:.0f} s)", flush=True)
+    ks = (1, 3, 5, 10, 20, 50)
+    print("\nprecision at k (share of the k nearest in the query's class)")
+    print("| distance | " + " | ".join(f"k={k}" for k in ks) + " |")
+    print("|---|" + "---:|" * len(ks))
+    for label, D in dists.items():
+        p = _precision_at(D, y_train, y_test, ks)
+        print(f"| {label} | " + " | ".join(f"{p[k]:.3f}" for k in ks) + " |")
+    D = dists["DTW, 128 frames"]
+    own = np.array([np.median(D[i, y_train == y_test[i]]) for i in range(len(y_test))])
+    ratio = D.min(1) / np.maximum(own, 1e-12)
+    edges = np.quantile(ratio, [0, 1 / 3, 2 / 3, 1])
+    third = np.clip(np.searchsorted(edges, ratio, side="right") - 1, 0, 2)
+    print(
+        "\nDTW nearest-neighbour distance / median distance to the own class, "
+        f"thirds split at {edges[1]:.3f} and {edges[2]:.3f}"
+    )
+    print("| distance | nearest third | middle third | farthest third |")
+    print("|---|---:|---:|---:|")
+    for label, D in dists.items():
+        correct = y_train[D.argmin(1)] == y_test
+        cells = " | ".join(f"{correct[third == t].mean():.3f}" for t in range(3))
+        print(f"| {label} | {cells} |")
+
+
+PARTS = {
+    "resolution": resolution,
+    "amplitude": amplitude,
+    "training": training,
+    "neighbours": neighbours,
+}
 
 
 def main(argv=None):
