@@ -11,7 +11,11 @@ layer of 8 channels):
   pass) and with it (forward and backward), for spread and equal lengths,
   beside the choice of :func:`sktap.core._packed.packing_pays`;
 * ``pairs``: :func:`sktap.core.tap_pairs` with autograd on 1-30% of a
-  batch's pairs drawn at random, with each per-call allowance.
+  batch's pairs drawn at random, with each per-call allowance;
+* ``recompute``: behind ``MINING_PAYS_BELOW``: with autograd (forward and
+  backward), a fraction of a batch's pairs drawn at random through
+  :func:`sktap.core.tap_pairs` against all pairs as the training step
+  computes them (packed or bucketed, as ``packing_pays`` chooses).
 
 Run from the repository root, alone on the machine::
 
@@ -134,10 +138,36 @@ def pairs(net, repeats, draws):
     )
 
 
+def recompute(net, repeats, draws):
+    from sktap.metric_learning._steps import _all_pairs
+
+    fractions = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
+    print(
+        "\nwith autograd, 16 sequences of 7-94 frames: mined pairs "
+        "recomputed / all pairs (ms)"
+    )
+    print(
+        "| draw | all pairs | " + " | ".join(f"{f:.0%} mined" for f in fractions) + " |"
+    )
+    print("|---:|---:|" + "---|" * len(fractions))
+    gen = torch.Generator().manual_seed(2)
+    for draw in range(draws):
+        z, lz = _frames(gen, 16, 7, 94)
+        z.requires_grad_()
+        every = _ms(repeats, _all_pairs, z, lz, net, backward=True)
+        cells = []
+        for f in fractions:
+            pick = torch.randperm(256, generator=gen)[: int(f * 256)].sort().values
+            rows, cols = pick // 16, pick % 16
+            t = _ms(repeats, tap_pairs, z, lz, rows, cols, net, backward=True)
+            cells.append(f"{t:.1f} ({t / every:.2f})")
+        print(f"| {draw} | {every:.1f} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--part", choices=["all-pairs", "pairs", "both"], default="both"
+        "--part", choices=["all-pairs", "pairs", "recompute", "both"], default="both"
     )
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--draws", type=int, default=3)
@@ -153,6 +183,8 @@ def main(argv=None):
         all_pairs(net, args.repeats)
     if args.part in ("pairs", "both"):
         pairs(net, args.repeats, args.draws)
+    if args.part == "recompute":
+        recompute(net, args.repeats, args.draws)
     print(f"\nload average after: {machine_info()['load_average']}")
 
 
