@@ -12,6 +12,16 @@ layer of 8 channels):
   beside the choice of :func:`sktap.core._packed.packing_pays`;
 * ``pairs``: :func:`sktap.core.tap_pairs` with autograd on 1-30% of a
   batch's pairs drawn at random, with each per-call allowance;
+* ``tiles``: behind ``PACKED_MAX_TARGETS`` and ``PACKED_TILE_NARROW_MACS``:
+  :func:`sktap.metrics.cdist_tap` of a set against itself (inference
+  tiles), each tile through :func:`sktap.core.tap_pairwise` (packing off),
+  packed, and as :func:`sktap.core._packed.packing_beats_shapes` chooses,
+  for four networks and four length ranges; then the packed tiles with
+  each target group size;
+* ``predict``: end to end, :class:`sktap.TAPKNeighborsClassifier` (a
+  default learner, 2 epochs: timings do not depend on training) predicting
+  the test sets of JapaneseVowels, PickupGestureWiimoteZ and PLAID with
+  packed tiles off and on, twice, interleaved;
 * ``recompute``: behind ``MINING_PAYS_BELOW``: with autograd (forward and
   backward), a fraction of a batch's pairs drawn at random through
   :func:`sktap.core.tap_pairs` against all pairs as the training step
@@ -138,6 +148,134 @@ def pairs(net, repeats, draws):
     )
 
 
+TILE_CASES = {
+    "spread 7-94": (7, 94),
+    "20-30": (20, 30),
+    "60-64": (60, 64),
+    "one length 64": (64, 64),
+}
+TILE_NETS = {
+    "None": None,
+    "(8,), (5, 3): default": ((8,), (5, 3)),
+    "(30,), (5, 3)": ((30,), (5, 3)),
+    "(30, 30), (5, 5, 3)": ((30, 30), (5, 5, 3)),
+}
+
+
+def _cdist_seconds(X, net, mode):
+    """Seconds of ``cdist_tap(X, net=net)`` with its tiles' path forced
+    (``mode`` "tiles" or "packed") or chosen ("chooser")."""
+    import sktap
+    from sktap._engine import _kernels
+    from sktap.metrics import cdist_tap
+
+    saved = _kernels.packing_beats_shapes
+    if mode != "chooser":
+        _kernels.packing_beats_shapes = lambda *a: mode == "packed"
+    try:
+        with sktap.config_context(layout="time_first"):
+            start = time.perf_counter()
+            out = cdist_tap(X, net=net)
+            return time.perf_counter() - start, out
+    finally:
+        _kernels.packing_beats_shapes = saved
+
+
+def tiles(n_sequences):
+    import numpy as np
+
+    print(
+        f"\ncdist_tap of {n_sequences} sequences against themselves (32-d "
+        "frames), seconds: tiles unpacked / packed / as chosen"
+    )
+    print("| network | " + " | ".join(TILE_CASES) + " |")
+    print("|---|" + "---|" * len(TILE_CASES))
+    rng = np.random.default_rng(0)
+    for name, layers in TILE_NETS.items():
+        torch.manual_seed(0)
+        net = None if layers is None else TAPNet(*layers).eval()
+        n = n_sequences // (2 if layers and len(layers[0]) > 1 else 1)
+        cells = []
+        for lo, hi in TILE_CASES.values():
+            X = [
+                rng.standard_normal((length, 32)).astype("float32")
+                for length in rng.integers(lo, hi + 1, n)
+            ]
+            t_tile, plain = _cdist_seconds(X, net, "tiles")
+            t_packed, packed = _cdist_seconds(X, net, "packed")
+            t_chosen, _ = _cdist_seconds(X, net, "chooser")
+            assert np.allclose(plain, packed, rtol=1e-5, atol=1e-5)
+            cells.append(
+                f"{t_tile:.2f} / {t_packed:.2f} / {t_chosen:.2f} "
+                f"({t_tile / t_chosen:.2f}x)"
+            )
+        print(f"| {name} (n={n}) | " + " | ".join(cells) + " |", flush=True)
+    saved = _thresholds.PACKED_MAX_TARGETS
+    print("\npacked, seconds with target groups of 16 / 32 / 64 / all")
+    try:
+        for name in ("None", "(8,), (5, 3): default"):
+            layers = TILE_NETS[name]
+            net = None if layers is None else TAPNet(*layers).eval()
+            for lo, hi in list(TILE_CASES.values())[:2]:
+                X = [
+                    rng.standard_normal((length, 32)).astype("float32")
+                    for length in rng.integers(lo, hi + 1, n_sequences)
+                ]
+                times = []
+                for group in (16, 32, 64, n_sequences):
+                    _thresholds.PACKED_MAX_TARGETS = group
+                    times.append(_cdist_seconds(X, net, "packed")[0])
+                print(
+                    f"| {name}, {lo}-{hi} | "
+                    + " / ".join(f"{t:.2f}" for t in times)
+                    + " |",
+                    flush=True,
+                )
+    finally:
+        _thresholds.PACKED_MAX_TARGETS = saved
+
+
+def predict(repeats):
+    import numpy as np
+    from _datasets import DATASETS
+
+    from sktap import TAPKNeighborsClassifier, TAPMetricLearner
+    from sktap._engine import _kernels
+
+    chooser = _kernels.packing_beats_shapes
+    print(
+        "\nTAPKNeighborsClassifier.predict, seconds with packed tiles off / on, "
+        "per repeat"
+    )
+    print("| data set | test x train | off / on | faster | same predictions |")
+    print("|---|---|---|---:|---:|")
+    for name in ("JapaneseVowels", "PickupGestureWiimoteZ", "PLAID"):
+        X_train, y_train, X_test, _ = DATASETS[name]()
+        learner = TAPMetricLearner(max_epochs=2, random_state=0)
+        knn = TAPKNeighborsClassifier(metric_learner=learner).fit(X_train, y_train)
+        times, preds = {False: [], True: []}, {}
+        try:
+            for _ in range(repeats):
+                for packed in (False, True):
+                    _kernels.packing_beats_shapes = (
+                        chooser if packed else (lambda *a: False)
+                    )
+                    start = time.perf_counter()
+                    preds[packed] = knn.predict(X_test)
+                    times[packed].append(time.perf_counter() - start)
+        finally:
+            _kernels.packing_beats_shapes = chooser
+        off, on = min(times[False]), min(times[True])
+        same = float(np.mean(preds[False] == preds[True]))
+        print(
+            f"| {name} | {len(X_test)} x {len(X_train)} | "
+            f"{' '.join(f'{t:.1f}' for t in times[False])} / "
+            f"{' '.join(f'{t:.1f}' for t in times[True])} | {off / on:.2f}x | "
+            f"{same:.3f} |",
+            flush=True,
+        )
+
+
 def recompute(net, repeats, draws):
     from sktap.metric_learning._steps import _all_pairs
 
@@ -167,10 +305,13 @@ def recompute(net, repeats, draws):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--part", choices=["all-pairs", "pairs", "recompute", "both"], default="both"
+        "--part",
+        choices=["all-pairs", "pairs", "recompute", "tiles", "predict", "both"],
+        default="both",
     )
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--n-sequences", type=int, default=200, help="part tiles")
     args = parser.parse_args(argv)
     info = machine_info()
     print(
@@ -185,6 +326,10 @@ def main(argv=None):
         pairs(net, args.repeats, args.draws)
     if args.part == "recompute":
         recompute(net, args.repeats, args.draws)
+    if args.part == "tiles":
+        tiles(args.n_sequences)
+    if args.part == "predict":
+        predict(max(2, args.repeats // 4))
     print(f"\nload average after: {machine_info()['load_average']}")
 
 

@@ -86,6 +86,26 @@ PAIRS_CALL_CELLS = 25_000
 #: the spread batches it took; buckets 1.0-1.3x on the equal lengths.
 PACKED_CALL_CELLS = 25_000
 
+#: Most target sequences packed into one image, so that an image stays
+#: narrow enough for a band to hold several sequences within
+#: ``CPU_BATCH_BYTES`` however many targets an inference tile has. On the
+#: 2-core CPU, ``cdist_tap`` of 200 sequences of 7-94 frames against
+#: themselves, all tiles packed, in groups of 16 / 32 / 64 / all 200
+#: targets: the default network 3.90 / 3.67 / 3.67 / 3.68 s, ``net=None``
+#: 1.20 / 1.10 / 1.07 / 1.05 s (``benchmarks/bench_packed.py --part
+#: tiles``). Training batches (16 or 32 sequences) are one group.
+PACKED_MAX_TARGETS = 32
+
+#: Alignment networks up to this many multiply-adds per grid cell
+#: (``TAPNet.macs_per_cell``; the default learner's has 472) have every
+#: inference tile on the CPU packed unless both its sides have one length
+#: each (:func:`sktap.core._packed.packing_beats_shapes`): their tiles
+#: spend more on per-pair frame distances and per-shape network calls than
+#: packing adds in gaps. Wider networks are packed where the cell count
+#: says so (widely spread lengths). Measured with
+#: ``benchmarks/bench_packed.py --part tiles`` (docs/benchmarks.md).
+PACKED_TILE_NARROW_MACS = 1_000
+
 # -- downsampling (sktap/_engine/_trainable.py) -------------------------------
 
 #: Longest encoded sequence that ``downsample="auto"`` aims at: the stride

@@ -12,9 +12,11 @@ from sktap.core import TAPNet, TAPTransNet, tap_pairwise
 from sktap.core._packed import (
     can_pack,
     packed_cells,
+    packing_beats_shapes,
     packing_pays,
     tap_pairwise_packed,
 )
+from sktap.metrics import cdist_tap
 
 F64 = torch.float64
 
@@ -74,8 +76,9 @@ def test_packed_equals_tap_pairwise_with_gradients(lx, ly, seed, net, rounding):
 
 
 def test_packed_softmax_of_targets_far_below_the_row_maximum():
-    # target 1 lies 1,000 away: its logits sit far below target 0's, past
-    # the row-wide shift's range, so each target is shifted by its own max
+    # target 1 lies 1,000 away: its logits sit far below target 0's, so a
+    # shift shared by the row would underflow its softmax; each target's
+    # block is shifted by its own maximum
     x = torch.zeros(1, 3, 2, dtype=F64)
     y = torch.zeros(2, 4, 2, dtype=F64)
     y[0] = torch.rand(4, 2, dtype=F64)
@@ -152,13 +155,124 @@ def test_packed_sums_stay_float32_under_autocast():
 
 
 def test_only_tapnet_and_none_can_be_packed():
+    class Scaled(TAPNet):  # a subclass may compute otherwise: not packed
+        def forward(self, *args):
+            return 2 * super().forward(*args)
+
     x = torch.rand(2, 4, 3)
     assert can_pack(None) and can_pack(TAPNet())
     assert not can_pack(TAPTransNet(3))
+    assert not can_pack(Scaled())
     assert not packing_pays([4, 2], [4, 2], TAPTransNet(3))
+    assert not packing_beats_shapes([4, 2], [4, 9], Scaled())
     with pytest.raises(TypeError, match="TAPTransNet cannot be packed"):
         tap_pairwise_packed(x, [4, 2], x, [4, 2], TAPTransNet(3))
+    with pytest.raises(TypeError, match="Scaled cannot be packed"):
+        tap_pairwise_packed(x, [4, 2], x, [4, 2], Scaled())
     assert tap_pairwise_packed(x[:0], [], x, [4, 2]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("net", [None, TAPNet((8,), (5, 3))])
+def test_packed_pairs_do_not_depend_on_the_pairs_packed_with_them(net):
+    # as sklearn's subset invariance asks of transform: a pair's distance is
+    # the same bit for bit whichever other sources and targets share its
+    # bands and images
+    rng = np.random.default_rng(4)
+    x, lx = _batch(rng, rng.integers(1, 40, 12), dtype=torch.float32)
+    y, ly = _batch(rng, rng.integers(1, 40, 9), dtype=torch.float32)
+    with torch.no_grad():
+        whole = tap_pairwise_packed(x, lx, y, ly, net)
+        for i in range(0, 12, 5):
+            part = tap_pairwise_packed(x[i : i + 5], lx[i : i + 5], y, ly, net)
+            assert torch.equal(part, whole[i : i + 5])
+        for j in range(0, 9, 4):
+            part = tap_pairwise_packed(x, lx, y[j : j + 4], ly[j : j + 4], net)
+            assert torch.equal(part, whole[:, j : j + 4])
+
+
+def test_packed_in_target_groups_equals_one_image(monkeypatch):
+    # 7 targets in groups of at most 2: four images, the same distances and
+    # gradients as tap_pairwise
+    monkeypatch.setattr(_thresholds, "PACKED_MAX_TARGETS", 2)
+    rng = np.random.default_rng(3)
+    x, lx = _batch(rng, [5, 1, 12])
+    y, ly = _batch(rng, [3, 9, 1, 14, 6, 2, 8])
+    net = _net(3)
+    got = tap_pairwise_packed(x, lx, y, ly, net)
+    want = tap_pairwise(x, lx, y, ly, net)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    w = torch.as_tensor(rng.standard_normal(want.shape))
+    params = [x, y, *net.parameters()]
+    for a, b in zip(_grads(got, w, params), _grads(want, w, params)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-9)
+    # the cost counts every group's image
+    monkeypatch.setattr(_thresholds, "PACKED_MAX_TARGETS", 100)
+    whole = packed_cells(lx, ly, net)
+    monkeypatch.setattr(_thresholds, "PACKED_MAX_TARGETS", 2)
+    with sktap.config_context(shape_rounding=False):
+        assert packed_cells(lx, ly, net) == (5 + 1 + 12 + 6) * (
+            (3 + 9 + 4) + (1 + 14 + 4) + (6 + 2 + 4) + (8 + 2)
+        )
+    assert packed_cells(lx, ly, net) >= whole
+
+
+def test_packing_beats_shapes_as_measured():
+    # inference tiles (bench_packed.py --part tiles): None always packed, the
+    # default network unless every length is one, wider ones by cell count
+    spread = np.random.default_rng(0).integers(7, 95, 40)
+    narrow = np.random.default_rng(0).integers(20, 31, 40)
+    one = np.full(40, 64)
+    default, wide = TAPNet((8,), (5, 3)), TAPNet((30, 30), (5, 5, 3))
+    assert all(packing_beats_shapes(n, n, None) for n in (spread, narrow, one))
+    assert packing_beats_shapes(spread, spread, default)
+    assert packing_beats_shapes(narrow, narrow, default)
+    assert not packing_beats_shapes(one, one, default)
+    assert packing_beats_shapes(one, narrow, default)
+    near = np.random.default_rng(0).integers(60, 65, 30)
+    assert packing_beats_shapes(spread, spread, wide)
+    assert not packing_beats_shapes(near, near, wide)
+    assert not packing_beats_shapes(one, one, wide)
+    assert not packing_beats_shapes([], one, default)
+
+
+@pytest.fixture
+def tile_paths(monkeypatch):
+    """Counts inference tiles packed; ``off()`` sends every tile unpacked."""
+    from sktap._engine import _kernels
+
+    calls = []
+    chooser = _kernels.packing_beats_shapes
+
+    def counted(*args):
+        packed = chooser(*args)
+        calls.append(packed)
+        return packed
+
+    monkeypatch.setattr(_kernels, "packing_beats_shapes", counted)
+
+    def off():
+        monkeypatch.setattr(_kernels, "packing_beats_shapes", lambda *a: False)
+
+    counted.calls, counted.off = calls, off
+    return counted
+
+
+@pytest.mark.parametrize("symmetric", [False, True, "divergence"])
+@pytest.mark.parametrize("dtype", [None, "float64"])
+def test_cdist_tap_packs_tiles_exactly(tile_paths, symmetric, dtype):
+    rng = np.random.default_rng(1)
+    X = [rng.standard_normal((n, 3)) for n in rng.integers(2, 40, 30)]
+    Y = [rng.standard_normal((n, 3)) for n in rng.integers(2, 40, 9)]
+    torch.manual_seed(0)
+    net = TAPNet((8,), (5, 3))
+    kw = dict(net=net, symmetric=symmetric, dtype=dtype, working_memory=1)
+    packed = cdist_tap(X, Y, **kw)
+    assert any(tile_paths.calls)  # several tiles, packed
+    tile_paths.off()
+    plain = cdist_tap(X, Y, **kw)
+    assert packed.dtype == plain.dtype
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(packed, plain, rtol=tol, atol=tol)
 
 
 def test_packing_pays_on_spread_lengths_only():

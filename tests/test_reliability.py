@@ -77,7 +77,8 @@ def test_low_precision_overflow_falls_back_to_float32():
 
 
 def test_overflow_in_float32_raises_instead_of_nan():
-    X = [np.full((3, 2), 1e30), np.full((2, 2), -1e30)]
+    # frame distances of about 8e38, beyond float32's largest (3.4e38)
+    X = [np.full((3, 2), 3e38), np.full((2, 2), -3e38)]
     with pytest.raises(ValueError, match="non-finite distances"):
         cdist_tap(X)
     assert np.isfinite(cdist_tap(X, dtype="float64")).all()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core import tap_paired, tap_pairwise
+from ..core import tap_paired, tap_pairwise, tap_pairwise_packed
+from ..core._packed import packing_beats_shapes
 from ._device import inference_net, same_device
 from ._tensors import TensorSequences
 from ._tiling import PairKernel
@@ -77,8 +78,20 @@ class TAPKernel(PairKernel):
     def block(self, x, x_lengths, y, y_lengths):
         with torch.inference_mode():
             xt, lxt, yt, lyt = self._tensors(x, x_lengths, y, y_lengths)
-            out = tap_pairwise(xt, lxt, yt, lyt, self.net, symmetric=self.symmetric)
-            return out.to("cpu", self.dist_dtype).numpy()
+            return self._pairwise(xt, lxt, yt, lyt).to("cpu", self.dist_dtype).numpy()
+
+    def _pairwise(self, x, lx, y, ly):
+        """The block's distances: on the CPU its grids packed
+        (:func:`~sktap.core.tap_pairwise_packed`) where
+        :func:`~sktap.core._packed.packing_beats_shapes` says that costs less
+        (lengths that differ), else :func:`~sktap.core.tap_pairwise`. Both
+        are exact."""
+        if self.device.type != "cpu" or not packing_beats_shapes(lx, ly, self.net):
+            return tap_pairwise(x, lx, y, ly, self.net, symmetric=self.symmetric)
+        out = tap_pairwise_packed(x, lx, y, ly, self.net)
+        if self.symmetric:
+            out = (out + tap_pairwise_packed(y, ly, x, lx, self.net).T) / 2
+        return out
 
     def paired(self, x, x_lengths, y, y_lengths):
         with torch.inference_mode():

@@ -12,8 +12,9 @@ cut into a few bands that stay in cache), with the gap rows and columns
 reset to zero after every hidden layer: each block then sees exactly the
 zero padding of its own unpadded convolution, and the blocks never read
 each other. The softmax over each pair's target frames is a softmax per
-(row, block of columns), shifted by the block's own maximum; its sums are
-products with 0/1 indicator matrices.
+(row, block of columns), shifted by the block's own maximum, and its sums
+run over each block's own cells in order (:func:`torch.segment_reduce`),
+so a pair's distance does not depend on the other pairs packed with it.
 
 The result equals :func:`~sktap.core._tap.tap_pairwise` up to
 floating-point summation order, with autograd through the frames and the
@@ -24,8 +25,6 @@ packed: see :func:`can_pack`.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -34,19 +33,19 @@ from ._bucketed import _lengths_np, _plan_side, padded_length, padded_lengths
 from ._nets import TAPNet, _sum_dtype
 from ._tap import _cdist
 
-__all__ = ["can_pack", "packed_cells", "packing_pays", "tap_pairwise_packed"]
-
-# How far below its row's maximum a target block's maximum may lie for the
-# softmax to be shifted by the row's maximum. Terms more than about 27 below
-# their block's maximum add less than float32's rounding to the block's sum;
-# within 60 of the row's maximum, every term within 27 of its block's stays
-# above exp(-87), a normal float32.
-_ROW_SHIFT_RANGE = 60.0
+__all__ = [
+    "can_pack",
+    "packed_cells",
+    "packing_beats_shapes",
+    "packing_pays",
+    "tap_pairwise_packed",
+]
 
 
 def can_pack(net) -> bool:
-    """Whether :func:`tap_pairwise_packed` can compute ``net``'s distances."""
-    return net is None or isinstance(net, TAPNet)
+    """Whether :func:`tap_pairwise_packed` can compute ``net``'s distances:
+    ``None`` or a :class:`TAPNet` itself (a subclass may compute otherwise)."""
+    return net is None or type(net) is TAPNet
 
 
 def _halo(net) -> int:
@@ -84,15 +83,24 @@ class _Layout:
         pos = torch.as_tensor(self.pos + 1, device=device, dtype=dtype) / L
         return flat, valid, pos * valid
 
-    def indicator(self, n, device, dtype):
-        """(size, n) matrix with a 1 where slot s holds a frame of sequence j."""
-        ind = torch.zeros(self.size, n, device=device, dtype=dtype)
-        slots = np.flatnonzero(self.valid)
-        ind[
-            torch.as_tensor(slots, device=device),
-            torch.as_tensor(self.seq[slots], device=device),
-        ] = 1
-        return ind
+    def spans(self, lengths, gap, device):
+        """Slots of each sequence with its gap (n,), the last also holding
+        the padding: consecutive segments that cover all ``size`` slots."""
+        spans = lengths.astype(np.int64) + gap
+        spans[-1] += self.size - int(spans.sum())
+        return torch.as_tensor(spans, device=device)
+
+
+def _segment_sums(values, spans, dim):
+    """Sums (H, n) or (n, W) of the consecutive segments ``spans`` (n,) of
+    ``values`` (H, W) along ``dim``. Each segment is summed in order on its
+    own, so a sum does not depend on the rows or segments around it (a
+    matrix product with an indicator matrix picks its blocking, hence its
+    rounding, from the whole shape)."""
+    if dim == 0:
+        return torch.segment_reduce(values, "sum", lengths=spans, axis=0)
+    lengths = spans.expand(values.shape[0], len(spans)).contiguous()
+    return torch.segment_reduce(values, "sum", lengths=lengths, axis=1)
 
 
 def _bands(lx, gap, cols, width, itemsize, device):
@@ -115,8 +123,15 @@ def _bands(lx, gap, cols, width, itemsize, device):
     return bands
 
 
+def _groups(b):
+    """Column groups ``[(start, stop), ...]`` of at most
+    :data:`sktap._thresholds.PACKED_MAX_TARGETS` target sequences each."""
+    step = max(1, _thresholds.PACKED_MAX_TARGETS)
+    return [(s, min(s + step, b)) for s in range(0, b, step)]
+
+
 def _plan(lx, ly, net, itemsize=4, device=None):
-    """``(gap, n_columns, bands)`` of a packed call: the gap after every
+    """``(gap, n_columns, bands)`` of a packed image: the gap after every
     sequence, the (rounded) image width, and the bands of :func:`_bands`."""
     gap = _halo(net)
     cols = padded_length(int((ly + gap).sum()))
@@ -125,13 +140,22 @@ def _plan(lx, ly, net, itemsize=4, device=None):
     return gap, cols, _bands(lx, gap, cols, width, itemsize, device)
 
 
+def _packed_cost(lx, ly, net):
+    """``(cells, calls)`` of :func:`tap_pairwise_packed` on the CPU in
+    float32: cells summed over column groups and bands, and the bands."""
+    cells = calls = 0
+    for s, e in _groups(len(ly)):
+        gap, cols, bands = _plan(lx, ly[s:e], net)
+        cells += sum(padded_length(int((lx[a:b] + gap).sum())) * cols for a, b in bands)
+        calls += len(bands)
+    return cells, calls
+
+
 def packed_cells(x_lengths, y_lengths, net=None):
-    """Cells (rows x columns, summed over bands) that
+    """Cells (rows x columns, summed over column groups and bands) that
     :func:`tap_pairwise_packed` computes on the CPU in float32, for choosing
     it by cost."""
-    lx, ly = _lengths_np(x_lengths), _lengths_np(y_lengths)
-    gap, cols, bands = _plan(lx, ly, net)
-    return sum(padded_length(int((lx[s:e] + gap).sum())) * cols for s, e in bands)
+    return _packed_cost(_lengths_np(x_lengths), _lengths_np(y_lengths), net)[0]
 
 
 def packing_pays(x_lengths, y_lengths, net=None) -> bool:
@@ -151,9 +175,44 @@ def packing_pays(x_lengths, y_lengths, net=None) -> bool:
     sides = [_plan_side(padded_lengths(lens))[1] for lens in (lx, ly)]
     bucketed = np.prod([sum((e - s) * m for s, e, m in side) for side in sides])
     bucketed += per_call * len(sides[0]) * len(sides[1])
-    gap, cols, bands = _plan(lx, ly, net)
-    packed = sum(padded_length(int((lx[s:e] + gap).sum())) * cols for s, e in bands)
-    return packed + per_call * len(bands) < bucketed
+    cells, calls = _packed_cost(lx, ly, net)
+    return cells + per_call * calls < bucketed
+
+
+def packing_beats_shapes(x_lengths, y_lengths, net=None) -> bool:
+    """Whether :func:`tap_pairwise_packed` should beat
+    :func:`~sktap.core._tap.tap_pairwise` on a block of these lengths on the
+    CPU, without autograd (an inference tile).
+
+    ``tap_pairwise`` computes the frame distances and the softmax of every
+    pair on the block's padded grid and runs the network once per distinct
+    ``(Lx, Ly)`` on the pairs' exact cells; packing computes each frame
+    distance once, as one matrix product, but adds gaps between grids.
+    Measured (``benchmarks/bench_packed.py --part tiles``): ``net=None``
+    is always packed; a network of at most
+    :data:`sktap._thresholds.PACKED_TILE_NARROW_MACS` multiply-adds per
+    cell (the default learner's) is packed unless both sides have a single
+    length; a wider one only where its cells plus
+    :data:`sktap._thresholds.PACKED_CALL_CELLS` per band cost less than the
+    exact cells plus as much per distinct shape (widely spread lengths).
+    False for a network that cannot be packed.
+    """
+    if not can_pack(net):
+        return False
+    lx, ly = _lengths_np(x_lengths), _lengths_np(y_lengths)
+    if not len(lx) or not len(ly):
+        return False
+    if net is None:
+        return True
+    shapes = len(np.unique(lx)) * len(np.unique(ly))
+    if shapes == 1:
+        return False
+    if net.macs_per_cell <= _thresholds.PACKED_TILE_NARROW_MACS:
+        return True
+    per_call = _thresholds.PACKED_CALL_CELLS
+    exact = float(lx.sum()) * float(ly.sum()) + per_call * shapes
+    cells, calls = _packed_cost(lx, ly, net)
+    return cells + per_call * calls < exact
 
 
 def _frame_distances(X, Y):
@@ -201,16 +260,18 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
 
     Notes
     -----
-    Meant for a batch (tens of sequences a side), as in training: every
-    band spans all of ``y``'s frames, and the per-pair sums use an
-    (``y``'s frames) x ``b`` indicator matrix. For large sets,
-    :func:`sktap.metrics.cdist_tap` tiles the work under a memory bound.
+    The targets are packed in groups of at most
+    :data:`sktap._thresholds.PACKED_MAX_TARGETS` sequences (one image
+    each). A pair's distance does not depend on the other pairs packed with
+    it (its softmax is shifted by its own maximum and its sums run over its
+    own cells), so a subset of ``x`` or of ``y`` gives the same distances
+    bit for bit. Memory grows with
+    ``a`` and ``b``; for large sets, :func:`sktap.metrics.cdist_tap` tiles
+    the work under a memory bound and packs its tiles on the CPU where that
+    costs less.
 
-    A non-finite frame (NaN or infinity) makes non-finite not only its own
-    pairs' distances but also those of the other pairs that share its band
-    of rows or its columns (the per-pair sums are products with indicator
-    matrices, and ``0 * nan`` is NaN), where :func:`tap_pairwise` keeps it
-    to its own pairs. Training stops on either.
+    A non-finite frame (NaN or infinity) makes its pairs' distances
+    non-finite, as with :func:`tap_pairwise`; training stops on it.
 
     Examples
     --------
@@ -224,13 +285,22 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
     if not can_pack(net):
         raise TypeError(
             f"{type(net).__name__} cannot be packed: tap_pairwise_packed takes "
-            "a TAPNet or None"
+            "a TAPNet (not a subclass) or None"
         )
     lx = _checked_lengths(x_lengths, x, "x")
     ly = _checked_lengths(y_lengths, y, "y")
     a, b = len(lx), len(ly)
     if not a or not b:
         return x.new_zeros(a, b)
+    groups = _groups(b)
+    if len(groups) == 1:
+        return _packed_group(x, lx, y, ly, net)
+    return torch.cat([_packed_group(x, lx, y[s:e], ly[s:e], net) for s, e in groups], 1)
+
+
+def _packed_group(x, lx, y, ly, net):
+    """:func:`tap_pairwise_packed` with all targets in one image."""
+    b = len(ly)
     # frames from a mixed-precision encoder are compared in float32, as in _tap
     device, dtype = x.device, _sum_dtype(x.dtype)
     itemsize = dtype.itemsize if net is None else net.convs[0].weight.element_size()
@@ -239,7 +309,7 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
     y_flat, col_valid, col_pos = cols.tensors(device, ly, dtype, y.shape[1])
     Y = y.reshape(-1, y.shape[2]).index_select(0, y_flat) * col_valid[:, None]
     Y = Y.to(dtype)
-    col_ind = cols.indicator(b, device, dtype)
+    col_spans = cols.spans(ly, gap, device)
     # the target block of each column; gaps and padding form block b
     block = torch.as_tensor(np.where(cols.valid, cols.seq, b), device=device)
     x2 = x.reshape(-1, x.shape[2])
@@ -251,12 +321,19 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
         x_flat, row_valid, row_pos = rows.tensors(device, lx[s:e], dtype, x.shape[1])
         X = x2.index_select(0, x_flat + s * x.shape[1]) * row_valid[:, None]
         row_cost = _band_row_costs(
-            X, row_valid, row_pos, Y, col_valid, col_pos, col_ind, block, net
+            X,
+            row_valid,
+            row_pos,
+            Y,
+            col_valid,
+            col_pos,
+            col_spans,
+            block,
+            net,
         )
-        row_ind = rows.indicator(e - s, device, row_cost.dtype)  # (H, e - s)
         lengths = torch.as_tensor(lx[s:e], device=device, dtype=row_cost.dtype)
-        with torch.autocast(device.type, enabled=False):  # sums stay float32
-            parts.append((row_ind.T @ row_cost) / lengths[:, None])
+        total = _segment_sums(row_cost, rows.spans(lx[s:e], gap, device), 0)
+        parts.append(total / lengths[:, None])
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
@@ -277,7 +354,9 @@ def _checked_lengths(lengths, seqs, name):
     return lengths
 
 
-def _band_row_costs(X, row_valid, row_pos, Y, col_valid, col_pos, col_ind, block, net):
+def _band_row_costs(
+    X, row_valid, row_pos, Y, col_valid, col_pos, col_spans, block, net
+):
     """``sum_j A_rj D_rj`` of each row r of a band and each target (H, b)."""
     D = _frame_distances(X, Y)
     if torch.is_grad_enabled():
@@ -298,20 +377,13 @@ def _band_row_costs(X, row_valid, row_pos, Y, col_valid, col_pos, col_ind, block
     with torch.autocast(D.device.type, enabled=False):
         S = S.float() if S.dtype in (torch.bfloat16, torch.float16) else S
         S = S.masked_fill(~col_valid[None, :], float("-inf"))
-        ind = col_ind.to(S.dtype)
-        # Softmax per (row, target block). Shifted by the row's maximum, a
-        # block whose own maximum lies within ROW_SHIFT_RANGE of it keeps
-        # every term that matters as a normal float, and a block sum of at
-        # least (its width) * exp(-ROW_SHIFT_RANGE) proves that it does;
-        # else each block is shifted by its own maximum.
-        E = torch.exp(S - S.detach().amax(dim=1, keepdim=True))
-        Z = E @ ind
-        if not bool((Z >= ind.sum(0) * math.exp(-_ROW_SHIFT_RANGE)).all()):
-            top = torch.full((S.shape[0], ind.shape[1] + 1), float("-inf"))
-            top = top.to(S.device, S.dtype).scatter_reduce(
-                1, block[None, :].expand_as(S), S.detach(), "amax"
-            )
-            top = top.masked_fill(~torch.isfinite(top), 0.0)  # the gap block
-            E = torch.exp(S - top[:, block])
-            Z = E @ ind
-        return (E * D.to(S.dtype)) @ ind / Z
+        # softmax per (row, target block), each shifted by its own maximum
+        b = len(col_spans)
+        top = torch.full((S.shape[0], b + 1), float("-inf"), device=S.device)
+        top = top.to(S.dtype).scatter_reduce(
+            1, block[None, :].expand_as(S), S.detach(), "amax"
+        )
+        top = top.masked_fill(~torch.isfinite(top), 0.0)  # the gap block
+        E = torch.exp(S - top[:, block])
+        Z = _segment_sums(E, col_spans, 1)
+        return _segment_sums(E * D.to(S.dtype), col_spans, 1) / Z

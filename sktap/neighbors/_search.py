@@ -104,10 +104,10 @@ class TAPNearestNeighbors(NeighborsBase):
     --------
     >>> import numpy as np
     >>> from sktap import TAPNearestNeighbors
-    >>> X = [np.zeros(5), np.zeros(4), np.ones(6), np.ones(3)]
+    >>> X = [np.zeros(5), np.zeros(4), np.ones(6), np.full(3, 1.2)]
     >>> nn = TAPNearestNeighbors(n_neighbors=2, device="cpu").fit(X)
     >>> nn.kneighbors([np.full(7, 0.9)], return_distance=False).tolist()
-    [[3, 2]]
+    [[2, 3]]
     """
 
     _parameter_constraints = {
