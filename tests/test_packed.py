@@ -258,7 +258,7 @@ def tile_paths(monkeypatch):
 
 
 @pytest.mark.parametrize("symmetric", [False, True, "divergence"])
-@pytest.mark.parametrize("dtype", [None, "float64"])
+@pytest.mark.parametrize("dtype", [None, "float64", "bfloat16"])
 def test_cdist_tap_packs_tiles_exactly(tile_paths, symmetric, dtype):
     rng = np.random.default_rng(1)
     X = [rng.standard_normal((n, 3)) for n in rng.integers(2, 40, 30)]
@@ -271,7 +271,7 @@ def test_cdist_tap_packs_tiles_exactly(tile_paths, symmetric, dtype):
     tile_paths.off()
     plain = cdist_tap(X, Y, **kw)
     assert packed.dtype == plain.dtype
-    tol = 1e-12 if dtype == "float64" else 2e-6
+    tol = {"float64": 1e-12, "bfloat16": 1e-4}.get(dtype, 2e-6)
     np.testing.assert_allclose(packed, plain, rtol=tol, atol=tol)
 
 
