@@ -270,8 +270,11 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
     the work under a memory bound and packs its tiles on the CPU where that
     costs less.
 
-    A non-finite frame (NaN or infinity) makes its pairs' distances
-    non-finite, as with :func:`tap_pairwise`; training stops on it.
+    A non-finite frame (NaN or infinity) makes its own pairs' distances
+    non-finite and may do the same to other pairs packed in its image (the
+    convolutions' arithmetic can carry a NaN past the gaps), where
+    :func:`tap_pairwise` keeps it to its own pairs. Training stops on
+    either; ``cdist_tap`` and the estimators refuse non-finite input.
 
     Examples
     --------
