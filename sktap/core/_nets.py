@@ -310,9 +310,7 @@ class TAPNet(nn.Module):
         h = torch.stack((D, P), dim=-1).to(self.convs[0].weight.dtype)
         h = h[None].permute(0, 3, 1, 2)  # (1, 2, H, W) stored channels-last
         if torch.is_grad_enabled():
-            keep = (rows[:, None] & cols[None, :]).to(h.dtype)
-            for conv in self.convs[:-1]:
-                h = torch.relu(conv(h)) * keep
+            h = self._hidden(h, (rows[:, None] & cols[None, :]).to(h.dtype))
         else:  # in place, touching only the gaps
             gap_rows = torch.nonzero(~rows)[:, 0]
             gap_cols = torch.nonzero(~cols)[:, 0]
