@@ -413,3 +413,78 @@ def test_cdist_by_channel_equals_cdist(rng, d):
     torch.testing.assert_close(out, torch.cdist(x, y))
     if d:
         assert out[1, 3, 2] == 0
+
+
+@pytest.mark.parametrize("k, channels, batch", [(3, 8, 2), (5, 4, 1), (3, 23, 3)])
+def test_single_output_conv_gradients_equal_the_convolution(k, channels, batch):
+    from sktap.core._nets import _single_output_conv, _SingleOutputConv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels, 1, k, padding=k // 2).double()
+    h = torch.randn(batch, channels, 9, 13, dtype=torch.float64)
+    h = h.contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert _SingleOutputConv.takes(h, conv)  # the path under test runs
+    out = _single_output_conv(conv, h)
+    ref = conv(h)[:, 0]
+    torch.testing.assert_close(out, ref)
+    w = torch.randn_like(ref)
+    params = [h, conv.weight, conv.bias]
+    got = torch.autograd.grad((out * w).sum(), params)
+    want = torch.autograd.grad((ref * w).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    small = h.detach()[:1, :, :4, :5].clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: _SingleOutputConv.apply(a, b, c),
+        (small, conv.weight.detach().clone().requires_grad_(), conv.bias.detach()),
+    )
+
+
+def test_relu_zeroed_in_place_has_the_relu_times_mask_gradient():
+    from sktap.core._nets import _ReluZeroed
+
+    torch.manual_seed(1)
+    h = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    mask = (torch.rand(2, 1, 5, 6) > 0.3).double()
+    gaps = torch.tensor([1, 4]), torch.tensor([0, 5])
+    grid = torch.ones(1, 1, 5, 6, dtype=torch.float64)
+    grid[:, :, gaps[0]] = 0
+    grid[:, :, :, gaps[1]] = 0
+    w = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    for zero_mask, zero_gaps, ref_mask in ((mask, None, mask), (None, gaps, grid)):
+        out = _ReluZeroed.apply(h * 1.0, zero_mask, zero_gaps)
+        ref = torch.relu(h) * ref_mask
+        torch.testing.assert_close(out, ref)
+        (got,) = torch.autograd.grad((out * w).sum(), h)
+        (want,) = torch.autograd.grad((ref * w).sum(), h)
+        torch.testing.assert_close(got, want)
+
+
+def test_wide_euclidean_matches_cdist_and_its_gradient():
+    from sktap.core._tap import _cdist, _WideEuclidean
+
+    torch.manual_seed(2)
+    x = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(3, 6, 5, dtype=torch.float64)
+    y[0, 2] = x[0, 3].detach()  # a zero distance: gradient 0 there, as torch's
+    y.requires_grad_()
+    D = _cdist(x, y)
+    assert D.grad_fn is not None and "_WideEuclidean" in type(D.grad_fn).__name__
+    ref = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+    torch.testing.assert_close(D, ref, rtol=1e-12, atol=1e-7)
+    g = torch.randn_like(ref)
+    for a, b in zip(
+        torch.autograd.grad((D * g).sum(), (x, y)),
+        torch.autograd.grad((ref * g).sum(), (x, y)),
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-7)
+    away = torch.ones_like(ref, dtype=torch.bool)
+    away[0, 3, 2] = False  # gradcheck away from the kink at 0
+    assert torch.autograd.gradcheck(
+        lambda a, b: _WideEuclidean.apply(a, b)[away], (x, y)
+    )
+    # float32 frames: float32 distances, within float32 rounding of cdist
+    x32, y32 = x.detach().float().requires_grad_(), y.detach().float()
+    D32 = _cdist(x32, y32)
+    assert D32.dtype == torch.float32
+    torch.testing.assert_close(D32, ref.float(), rtol=1e-5, atol=1e-5)
