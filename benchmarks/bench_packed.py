@@ -22,10 +22,15 @@ layer of 8 channels):
   default learner, 2 epochs: timings do not depend on training) predicting
   the test sets of JapaneseVowels, PickupGestureWiimoteZ and PLAID with
   packed tiles off and on, twice, interleaved;
-* ``recompute``: behind ``MINING_PAYS_BELOW``: with autograd (forward and
+* ``recompute``: behind ``MINING_PAYS_BELOW`` and
+  :func:`sktap.core._packed.pairs_packing_pays`: with autograd (forward and
   backward), a fraction of a batch's pairs drawn at random through
-  :func:`sktap.core.tap_pairs` against all pairs as the training step
-  computes them (packed or bucketed, as ``packing_pays`` chooses).
+  :func:`sktap.core.tap_pairs` (buckets) and
+  :func:`sktap.core._packed.tap_pairs_packed` (one image), against all
+  pairs as the training step computes them (packed or bucketed, as
+  ``packing_pays`` chooses). Each timing follows one untimed call, so
+  shapes seen once are cached: a first epoch, which meets its shapes for
+  the first time, gains more (``bench_fit_time.py``).
 
 Run from the repository root, alone on the machine::
 
@@ -49,7 +54,12 @@ from _bench import machine_info
 from sktap import _thresholds
 from sktap.core import TAPNet, tap_pairs, tap_pairwise_bucketed, tap_pairwise_packed
 from sktap.core._bucketed import padding_ratio
-from sktap.core._packed import packed_cells, packing_pays
+from sktap.core._packed import (
+    packed_cells,
+    packing_pays,
+    pairs_packing_pays,
+    tap_pairs_packed,
+)
 
 CASES = {
     "spread 7-94": (7, 94),
@@ -279,10 +289,11 @@ def predict(repeats):
 def recompute(net, repeats, draws):
     from sktap.metric_learning._steps import _all_pairs
 
-    fractions = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
+    fractions = (0.02, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
     print(
-        "\nwith autograd, 16 sequences of 7-94 frames: mined pairs "
-        "recomputed / all pairs (ms)"
+        "\nwith autograd, 16 sequences of 7-94 frames: all pairs, then mined "
+        "pairs recomputed bucketed / packed (ms; their ratio to all pairs), "
+        "and what pairs_packing_pays picks"
     )
     print(
         "| draw | all pairs | " + " | ".join(f"{f:.0%} mined" for f in fractions) + " |"
@@ -298,7 +309,11 @@ def recompute(net, repeats, draws):
             pick = torch.randperm(256, generator=gen)[: int(f * 256)].sort().values
             rows, cols = pick // 16, pick % 16
             t = _ms(repeats, tap_pairs, z, lz, rows, cols, net, backward=True)
-            cells.append(f"{t:.1f} ({t / every:.2f})")
+            p = _ms(repeats, tap_pairs_packed, z, lz, rows, cols, net, backward=True)
+            pays = "packed" if pairs_packing_pays(lz, rows, cols, net) else "buckets"
+            cells.append(
+                f"{t:.1f} / {p:.1f} ({t / every:.2f} / {p / every:.2f}) {pays}"
+            )
         print(f"| {draw} | {every:.1f} | " + " | ".join(cells) + " |", flush=True)
 
 

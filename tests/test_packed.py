@@ -8,12 +8,14 @@ from hypothesis import strategies as st
 
 import sktap
 from sktap import TAPMetricLearner, _thresholds
-from sktap.core import TAPNet, TAPTransNet, tap_pairwise
+from sktap.core import TAPNet, TAPTransNet, tap_pairs, tap_pairwise
 from sktap.core._packed import (
     can_pack,
     packed_cells,
     packing_beats_shapes,
     packing_pays,
+    pairs_packing_pays,
+    tap_pairs_packed,
     tap_pairwise_packed,
 )
 from sktap.metrics import cdist_tap
@@ -358,3 +360,72 @@ def test_packed_training_repeats_exactly_with_two_threads(packed_calls):
     first, second = (f.model_.state_dict() for f in fits)
     for name, value in first.items():
         assert torch.equal(value, second[name]), name
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 30), min_size=1, max_size=8),
+    density=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+    net=st.sampled_from(sorted(NETS)),
+    shuffled=st.booleans(),
+    rounding=st.booleans(),
+)
+def test_packed_pairs_equal_tap_pairs_with_gradients(
+    lengths, density, seed, net, shuffled, rounding
+):
+    rng = np.random.default_rng(seed)
+    x, lx = _batch(rng, lengths)
+    n = len(lengths)
+    chosen = rng.random((n, n)) < density
+    chosen[rng.integers(n), rng.integers(n)] = True
+    rows, cols = np.nonzero(chosen)
+    if shuffled:  # pairs need not come sorted by source
+        order = rng.permutation(len(rows))
+        rows, cols = rows[order], cols[order]
+    net = NETS[net](seed)
+    params = [x, *([] if net is None else net.parameters())]
+    w = torch.as_tensor(rng.standard_normal(len(rows)))
+    with sktap.config_context(shape_rounding=rounding):
+        packed = tap_pairs_packed(x, lx, rows, cols, net)
+        ref = tap_pairs(x, lx, rows, cols, net)
+    torch.testing.assert_close(packed, ref, rtol=1e-10, atol=1e-12)
+    for a, b in zip(_grads(packed, w, params), _grads(ref, w, params)):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("net", [None, TAPNet((8,), (5, 3))])
+def test_packed_pairs_do_not_depend_on_the_other_pairs(net):
+    # each pair's block, softmax and sums are its own, wherever the other
+    # pairs put it on the shelves
+    rng = np.random.default_rng(7)
+    x, lx = _batch(rng, rng.integers(1, 40, 10), dtype=torch.float32)
+    rows, cols = np.nonzero(rng.random((10, 10)) < 0.4)
+    with torch.no_grad():
+        whole = tap_pairs_packed(x, lx, rows, cols, net)
+        for keep in (rows % 2 == 0, cols < 4, np.arange(len(rows)) % 3 == 1):
+            part = tap_pairs_packed(x, lx, rows[keep], cols[keep], net)
+            assert torch.equal(part, whole[keep])
+
+
+def test_packed_pairs_input_errors():
+    x = torch.zeros(3, 4, 2)
+    with pytest.raises(ValueError, match="not be empty"):
+        tap_pairs_packed(x, [4, 2, 1], [], [])
+    with pytest.raises(ValueError, match=r"index 0\.\.2"):
+        tap_pairs_packed(x, [4, 2, 1], [0, 3], [1, 1])
+    with pytest.raises(ValueError, match="lengths must lie"):
+        tap_pairs_packed(x, [4, 5, 1], [0], [1])
+    with pytest.raises(TypeError, match="TAPTransNet cannot be packed"):
+        tap_pairs_packed(x, [4, 2, 1], [0], [1], TAPTransNet(2))
+
+
+def test_pairs_packing_pays_on_many_shapes_only():
+    net = TAPNet((8,), (5, 3))
+    lengths = np.arange(7, 95, 5)  # 18 sequences, each of its own length
+    rows, cols = np.nonzero(np.random.default_rng(0).random((18, 18)) < 0.3)
+    assert pairs_packing_pays(lengths, rows, cols, net)
+    # one pair: its exact block beats a rounded image with the same calls
+    assert not pairs_packing_pays(lengths, [3], [5], net)
+    assert not pairs_packing_pays(lengths, rows, cols, TAPTransNet(2))
+    assert not pairs_packing_pays(lengths, [], [], net)

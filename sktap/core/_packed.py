@@ -38,6 +38,8 @@ __all__ = [
     "packed_cells",
     "packing_beats_shapes",
     "packing_pays",
+    "pairs_packing_pays",
+    "tap_pairs_packed",
     "tap_pairwise_packed",
 ]
 
@@ -218,11 +220,12 @@ def packing_beats_shapes(x_lengths, y_lengths, net=None) -> bool:
 def _frame_distances(X, Y):
     """Euclidean distances (H, W) between the rows of X (H, d) and Y (W, d).
 
-    With autograd: the core's direct differences (``_tap._cdist``, exact
-    near zero, with the gradient torch defines there). Without: one matrix
-    product in float64, whose ``|x|^2 + |y|^2 - 2 x.y`` is exact to about
-    1e-8 times the frames' norms even for near-equal float32 frames
-    (float32 on MPS).
+    With autograd: the core's ``_tap._cdist`` (on the CPU the float64
+    expansion below with a backward of two matrix products, elsewhere
+    direct differences; 0 gradient at 0 distance, as torch defines it).
+    Without: one matrix product in float64, whose ``|x|^2 + |y|^2 - 2 x.y``
+    is exact to about 1e-8 times the frames' norms even for near-equal
+    float32 frames (float32 on MPS).
     """
     if torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad):
         return _cdist(X[None], Y[None])[0]
@@ -362,20 +365,17 @@ def _band_row_costs(
 ):
     """``sum_j A_rj D_rj`` of each row r of a band and each target (H, b)."""
     D = _frame_distances(X, Y)
-    if torch.is_grad_enabled():
-        cell = row_valid[:, None] & col_valid[None, :]
-        D = D * cell
+    gaps = torch.nonzero(~row_valid)[:, 0], torch.nonzero(~col_valid)[:, 0]
+    if D.requires_grad:
+        D = D * (row_valid[:, None] & col_valid[None, :])
     else:  # in place, touching only the gaps
-        gaps = torch.nonzero(~row_valid)[:, 0], torch.nonzero(~col_valid)[:, 0]
         D = D.index_fill_(0, gaps[0], 0).index_fill_(1, gaps[1], 0)
     if net is None:
         S = -D
     else:
+        # P is constant (no autograd): zeroed in place at the gaps
         P = (row_pos[:, None] - col_pos[None, :]).abs()
-        if torch.is_grad_enabled():
-            P = P * cell
-        else:
-            P = P.index_fill_(0, gaps[0], 0).index_fill_(1, gaps[1], 0)
+        P = P.index_fill_(0, gaps[0], 0).index_fill_(1, gaps[1], 0)
         S = -(D + net.packed_correction(D, P, row_valid, col_valid).to(D.dtype))
     with torch.autocast(D.device.type, enabled=False):
         S = S.float() if S.dtype in (torch.bfloat16, torch.float16) else S
@@ -390,3 +390,230 @@ def _band_row_costs(
         E = torch.exp(S - top[:, block])
         Z = _segment_sums(E, col_spans, 1)
         return _segment_sums(E * D.to(S.dtype), col_spans, 1) / Z
+
+
+def _bands_of_pairs(lx, ly, rows, cols, gap):
+    """The bands of pairs sorted by source: ``anchors`` (each band's
+    source), the ``starts`` and ``ends`` of its pairs, and its ``heights``
+    and ``widths`` in cells, gaps included."""
+    anchors, starts = np.unique(rows, return_index=True)
+    ends = np.append(starts[1:], len(rows))
+    heights = lx[anchors] + gap
+    widths = np.add.reduceat(ly[cols] + gap, starts)
+    return anchors, starts, ends, heights, widths
+
+
+def _shelves(heights, widths):
+    """Corners ``{band: (row, column)}`` of bands placed on shelves, tallest
+    first, each on the first shelf with room, and the image's ``(H, W)``:
+    as wide as the widest band and both rounded by :func:`padded_length`."""
+    width = padded_length(int(widths.max()))
+    tops, used, corner = [], [], {}
+    top = 0
+    for k in np.argsort(-heights, kind="stable").tolist():
+        for s in range(len(used)):
+            if used[s] + widths[k] <= width:
+                corner[k] = (tops[s], used[s])
+                used[s] += int(widths[k])
+                break
+        else:
+            corner[k] = (top, 0)
+            tops.append(top)
+            used.append(int(widths[k]))
+            top += int(heights[k])
+    return corner, (padded_length(top), width)
+
+
+def pairs_packing_pays(x_lengths, rows, cols, net=None) -> bool:
+    """Whether :func:`tap_pairs_packed` should beat
+    :func:`~sktap.core._bucketed.tap_pairs` on these pairs (on the CPU).
+
+    Costed as in :func:`packing_beats_shapes`: the packed image's cells plus
+    :data:`sktap._thresholds.PACKED_CALL_CELLS`, against the pairs' exact
+    cells plus as much per distinct block shape (the CPU runs the network
+    once per shape). False for a network that cannot be packed or no pairs.
+    """
+    if not can_pack(net) or not len(rows):
+        return False
+    lx = _lengths_np(x_lengths)
+    r = np.sort(np.asarray(rows, dtype=np.int64), kind="stable")
+    c = np.asarray(cols, dtype=np.int64)[np.argsort(rows, kind="stable")]
+    per_call = _thresholds.PACKED_CALL_CELLS
+    shapes = len(np.unique(lx[r] * (lx.max() + 1) + lx[c]))
+    exact = float((lx[r] * lx[c]).sum()) + per_call * shapes
+    *_, heights, widths = _bands_of_pairs(lx, lx, r, c, _halo(net))
+    height, width = _shelves(heights, widths)[1]
+    return height * width + per_call < exact
+
+
+class _PairsLayout:
+    """Where :func:`tap_pairs_packed` puts each pair, planned on the host.
+
+    Each source sequence with pairs gets a band: its frames as rows against
+    its targets' frames laid end to end as columns, each target followed
+    by ``gap`` zero columns, and ``gap`` zero rows below. The bands sit on
+    shelves of one image, tallest first, each on the first shelf with room
+    (the image is as wide as the widest band, rounded up by
+    :func:`padded_length`), so a block never reads another's cells.
+
+    Attributes (numpy): ``anchors`` (n_bands,) the source of each band;
+    ``targets`` (n_bands, band_cols) the target sequence of each band
+    column (-1 at gaps) and ``frames`` its frame; per image cell (H * W,),
+    ``image`` its band cell (``k * band_rows * band_cols + t * band_cols +
+    c``, 0 outside the blocks), ``valid`` whether it lies in a block and
+    ``positions`` its relative-position term; ``cells`` the image cells of
+    each pair's block, pair by pair, row by row; ``row_lengths`` (one per
+    source frame of each pair, with ``row_of`` the row of each cell) and
+    ``pair_lengths`` (one per pair) cut ``cells`` into the softmax's rows
+    and the pairs' sums.
+    """
+
+    def __init__(self, lx, ly, rows, cols, gap):
+        anchors, starts, ends, heights, widths = _bands_of_pairs(
+            lx, ly, rows, cols, gap
+        )
+        band_rows, band_cols = int(lx[anchors].max()), int(widths.max())
+        corner, (height, width) = _shelves(heights, widths)
+        per_band = band_rows * band_cols
+        image = np.zeros((height, width), dtype=np.int64)
+        valid = np.zeros((height, width), dtype=bool)
+        positions = np.zeros((height, width), dtype=np.float64)
+        targets = np.full((len(anchors), band_cols), -1, dtype=np.int64)
+        frames = np.zeros((len(anchors), band_cols), dtype=np.int64)
+        cells, row_lengths = [], []
+        for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+            r0, c0 = corner[k]
+            n_rows = int(lx[anchors[k]])
+            t = np.arange(n_rows)[:, None]
+            offset = 0
+            for j in cols[s:e].tolist():
+                n_cols = int(ly[j])
+                u = np.arange(n_cols)
+                span = offset + u
+                targets[k, span] = j
+                frames[k, span] = u
+                block = (
+                    slice(r0, r0 + n_rows),
+                    slice(c0 + offset, c0 + offset + n_cols),
+                )
+                image[block] = k * per_band + t * band_cols + span
+                valid[block] = True
+                # |(t + 1) / Lx - (u + 1) / Ly|, as in _tap
+                positions[block] = np.abs((t + 1) / n_rows - (u + 1) / n_cols)
+                cells.append(((r0 + t) * width + c0 + span).ravel())
+                row_lengths.append(np.full(n_rows, n_cols))
+                offset += n_cols + gap
+        self.anchors, self.targets, self.frames = anchors, targets, frames
+        self.band_rows, self.band_cols = band_rows, band_cols
+        self.shape = (height, width)
+        self.image, self.valid = image.ravel(), valid.ravel()
+        self.positions = positions.ravel()
+        self.cells = np.concatenate(cells)
+        self.row_lengths = np.concatenate(row_lengths)
+        self.row_of = np.repeat(np.arange(len(self.row_lengths)), self.row_lengths)
+        self.pair_lengths = lx[rows]
+
+
+def tap_pairs_packed(x, x_lengths, rows, cols, net=None):
+    """TAP distances of selected pairs ``(x[rows[k]], x[cols[k]])``, their
+    grids packed into one image.
+
+    Equals :func:`~sktap.core._bucketed.tap_pairs` up to summation order,
+    with autograd. Where ``tap_pairs`` runs the network once per bucket of
+    similar shapes (on the CPU once per exact block shape: each new shape
+    costs oneDNN new primitives, about 1 ms each), this runs it once, on
+    an image whose size is rounded by :func:`padded_length` so that it
+    repeats. Each pair's softmax is shifted by the maximum of its own row
+    and its sums run over its own cells (:func:`torch.segment_reduce`), so
+    a pair's distance does not depend on the pairs packed with it.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, L, d)
+        Zero-padded sequences.
+    x_lengths : Tensor or array of shape (n,)
+    rows, cols : Tensor or array of shape (n_pairs,)
+        Source and target index of each pair (into ``x``); at least one.
+    net : TAPNet or None
+        See :func:`can_pack`.
+
+    Returns
+    -------
+    dist : Tensor of shape (n_pairs,)
+        In the order of ``rows`` and ``cols``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktap.core import TAPNet, tap_pairs
+    >>> x, net = torch.rand(3, 6, 2), TAPNet((8,), (5, 3))
+    >>> packed = tap_pairs_packed(x, [6, 4, 2], [0, 2, 2], [1, 0, 2], net)
+    >>> torch.allclose(packed, tap_pairs(x, [6, 4, 2], [0, 2, 2], [1, 0, 2], net))
+    True
+    """
+    if not can_pack(net):
+        raise TypeError(
+            f"{type(net).__name__} cannot be packed: tap_pairs_packed takes "
+            "a TAPNet (not a subclass) or None"
+        )
+    lengths = _checked_lengths(x_lengths, x, "x")
+    r = torch.as_tensor(rows).long().cpu().numpy()
+    c = torch.as_tensor(cols).long().cpu().numpy()
+    if r.ndim != 1 or r.shape != c.shape or not len(r):
+        raise ValueError(
+            "rows and cols must be 1-D, of one length, and must not be empty"
+        )
+    if min(r.min(), c.min()) < 0 or max(r.max(), c.max()) >= len(lengths):
+        raise ValueError(f"rows and cols must index 0..{len(lengths) - 1}")
+    order = np.argsort(r, kind="stable")
+    layout = _PairsLayout(lengths, lengths, r[order], c[order], _halo(net))
+    dist = _packed_pairs(x, lengths, layout, net)
+    if np.array_equal(order, np.arange(len(order))):
+        return dist
+    inverse = torch.as_tensor(np.argsort(order), device=x.device)
+    return dist.index_select(0, inverse)
+
+
+def _packed_pairs(x, lengths, layout, net):
+    """The distances of :func:`tap_pairs_packed` in the layout's pair order."""
+    device, dtype = x.device, _sum_dtype(x.dtype)
+    n, L, d = x.shape
+
+    def tensor(a):
+        return torch.as_tensor(a, device=device)
+
+    flat = torch.cat([x.reshape(-1, d), x.new_zeros(1, d)]).to(dtype)
+    # bands: each source's first band_rows frames against its targets'
+    # frames (the zero row at gaps), index_select for a repeatable backward
+    anchors = tensor(layout.anchors)
+    rows = anchors[:, None] * L + torch.arange(layout.band_rows, device=device)
+    X = flat.index_select(0, rows.reshape(-1)).view(len(anchors), -1, d)
+    gaps = layout.targets < 0
+    cols = np.where(gaps, n * L, layout.targets * L + layout.frames)
+    Y = flat.index_select(0, tensor(cols.reshape(-1))).view(len(anchors), -1, d)
+    D = _cdist(X, Y).reshape(-1)  # (n_bands * band_rows * band_cols,)
+    cells = tensor(layout.cells)
+    D_cells = D.index_select(0, tensor(layout.image[layout.cells]))
+    if net is None:
+        S = -D_cells
+    else:
+        valid = tensor(layout.valid)
+        # a fresh gather, so the zeros outside the blocks go in place
+        D_image = D.index_select(0, tensor(layout.image)).mul_(valid)
+        P_image = tensor(layout.positions).to(D.dtype)
+        g = net._correction_padded(
+            D_image.view(1, *layout.shape),
+            P_image.view(1, *layout.shape),
+            valid.view(1, 1, *layout.shape),
+        )
+        S = -(D_cells + g.reshape(-1).index_select(0, cells).to(D.dtype))
+    with torch.autocast(device.type, enabled=False):
+        S = S.float() if S.dtype in (torch.bfloat16, torch.float16) else S
+        row_lengths = tensor(layout.row_lengths)
+        top = torch.segment_reduce(S.detach(), "max", lengths=row_lengths)
+        E = torch.exp(S - top[tensor(layout.row_of)])
+        Z = torch.segment_reduce(E, "sum", lengths=row_lengths)
+        cost = torch.segment_reduce(E * D_cells.to(S.dtype), "sum", lengths=row_lengths)
+        pair_lengths = tensor(layout.pair_lengths)
+        total = torch.segment_reduce(cost / Z, "sum", lengths=pair_lengths)
+        return total / pair_lengths.to(total.dtype)

@@ -9,7 +9,12 @@ from .. import _thresholds
 from ..augment import augment_batch
 from ..core import tap_pairs, tap_pairwise, tap_pairwise_bucketed
 from ..core._bucketed import padded_length
-from ..core._packed import packing_pays, tap_pairwise_packed
+from ..core._packed import (
+    packing_pays,
+    pairs_packing_pays,
+    tap_pairs_packed,
+    tap_pairwise_packed,
+)
 from ..losses import (
     LiftedStructureLoss,
     loss_from_pairs,
@@ -77,7 +82,9 @@ def metric_term(model, x, lx, labels, metric, path):
     to its own longest sequences). For the hard-mined losses (triplet,
     binomial) the distances are first computed without autograd and the
     pairs that carry gradient are found; when they are few (as soon as
-    classes separate) only those are recomputed with autograd, otherwise
+    classes separate) only those are recomputed with autograd (on the CPU
+    packed into one image where
+    :func:`~sktap.core._packed.pairs_packing_pays` says so), otherwise
     all pairs are. The choice depends on the batch alone, so a resumed fit
     repeats the uninterrupted one exactly. A batch with too little work for
     that to pay (``MINED_MIN_MACS`` in ``sktap/_thresholds.py``) takes the
@@ -101,7 +108,10 @@ def metric_term(model, x, lx, labels, metric, path):
     if fraction > _thresholds.MINING_PAYS_BELOW:
         loss = metric(_all_pairs(z, lz, model.align), labels)
         return loss, fraction
-    pair_dist = tap_pairs(z, lz, rows, cols, model.align)
+    if z.device.type == "cpu" and pairs_packing_pays(lz, rows, cols, model.align):
+        pair_dist = tap_pairs_packed(z, lz, rows, cols, model.align)
+    else:
+        pair_dist = tap_pairs(z, lz, rows, cols, model.align)
     loss = loss_from_pairs(
         pair_dist, rows, cols, labels, len(labels), metric, dist=dist
     )
