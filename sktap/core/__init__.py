@@ -16,7 +16,7 @@ from ._modules import (
     encode_frames,
 )
 from ._nets import TAPNet, TAPTransNet
-from ._packed import tap_pairwise_packed
+from ._packed import tap_pairs_packed, tap_pairwise_packed
 from ._tap import frame_distances, tap_paired, tap_pairwise
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "pool_frames",
     "tap_paired",
     "tap_pairs",
+    "tap_pairs_packed",
     "tap_pairwise",
     "tap_pairwise_bucketed",
     "tap_pairwise_packed",

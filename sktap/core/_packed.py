@@ -50,6 +50,14 @@ def can_pack(net) -> bool:
     return net is None or type(net) is TAPNet
 
 
+def _check_packable(net, caller):
+    if not can_pack(net):
+        raise TypeError(
+            f"{type(net).__name__} cannot be packed: {caller} takes a TAPNet "
+            "(not a subclass) or None"
+        )
+
+
 def _halo(net) -> int:
     return 0 if net is None else net.halo
 
@@ -288,11 +296,7 @@ def tap_pairwise_packed(x, x_lengths, y, y_lengths, net=None):
     >>> torch.allclose(packed, tap_pairwise(x, [6, 4, 2], x[:2], [6, 5], net))
     True
     """
-    if not can_pack(net):
-        raise TypeError(
-            f"{type(net).__name__} cannot be packed: tap_pairwise_packed takes "
-            "a TAPNet (not a subclass) or None"
-        )
+    _check_packable(net, "tap_pairwise_packed")
     lx = _checked_lengths(x_lengths, x, "x")
     ly = _checked_lengths(y_lengths, y, "y")
     a, b = len(lx), len(ly)
@@ -545,17 +549,13 @@ def tap_pairs_packed(x, x_lengths, rows, cols, net=None):
     Examples
     --------
     >>> import torch
-    >>> from sktap.core import TAPNet, tap_pairs
+    >>> from sktap.core import TAPNet, tap_pairs, tap_pairs_packed
     >>> x, net = torch.rand(3, 6, 2), TAPNet((8,), (5, 3))
     >>> packed = tap_pairs_packed(x, [6, 4, 2], [0, 2, 2], [1, 0, 2], net)
     >>> torch.allclose(packed, tap_pairs(x, [6, 4, 2], [0, 2, 2], [1, 0, 2], net))
     True
     """
-    if not can_pack(net):
-        raise TypeError(
-            f"{type(net).__name__} cannot be packed: tap_pairs_packed takes "
-            "a TAPNet (not a subclass) or None"
-        )
+    _check_packable(net, "tap_pairs_packed")
     lengths = _checked_lengths(x_lengths, x, "x")
     r = torch.as_tensor(rows).long().cpu().numpy()
     c = torch.as_tensor(cols).long().cpu().numpy()
