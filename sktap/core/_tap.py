@@ -67,16 +67,17 @@ class _WideEuclidean(torch.autograd.Function):
     as ``sqrt(|x|^2 + |y|^2 - 2 x.y)`` in float64, with autograd.
 
     In float64 the expansion is exact to about 1e-8 times the frames' norms,
-    even for near-equal frames, as the direct differences are in float32.
-    The gradient of ``D_ij`` is ``(x_i - y_j) / D_ij``, 0 where ``D_ij`` is
-    0 (as ``torch.cdist`` defines it); summed against the incoming gradient
-    ``g`` it is ``x_i * sum_j W_ij - (W y)_i`` with ``W = g / D``: two
-    matrix products in float64, where the backward of the direct
-    differences rebuilds every difference vector. On the 2-core CPU that
-    backward took 92 ms of a 2.4 s first training epoch
-    (``benchmarks/bench_fit_time.py``). Differences computed through the
-    expansion lose no more than 1e-16 times the norms, so each gradient
-    term is exact to about 1e-8 of ``|g_ij|``.
+    even for near-equal frames (the packed no-grad path computes its
+    distances the same way). The gradient of ``D_ij`` is
+    ``(x_i - y_j) / D_ij``, 0 where ``D_ij`` is 0 (as ``torch.cdist``
+    defines it); summed against the incoming gradient ``g`` it is
+    ``x_i * sum_j W_ij - (W y)_i`` with ``W = g / D``: two matrix products
+    in float64, where the backward of the direct differences rebuilds every
+    difference vector (92 ms of a first training epoch on the data of
+    ``benchmarks/bench_fit_time.py``, profiled on the 2-core CPU).
+    Differences computed through the expansion lose no more than 1e-16
+    times the norms, so each gradient term is exact to about 1e-8 of
+    ``|g_ij|``.
     """
 
     @staticmethod
