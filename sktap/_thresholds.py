@@ -184,10 +184,13 @@ ROUNDED_TILE_DEVICES: tuple[str, ...] = ()
 #: them costs more than the all-pairs backward it saves (the no-grad pass
 #: that finds them is about half a forward and backward). On the 2-core CPU,
 #: the default network with autograd (forward and backward), 16 sequences
-#: of 7-94 frames, pairs drawn at random against all pairs as the training
-#: step computes them (77-107 ms): 30% of the pairs took 0.45-0.55 of that
-#: time, 50% 0.70-0.93, 70% 0.91-1.18 (3 draws;
-#: ``benchmarks/bench_packed.py --part recompute``).
+#: of 7-94 frames, pairs drawn at random recomputed on one packed image
+#: against all pairs as the training step computes them (59-82 ms): 30% of
+#: the pairs took 0.40-0.48 of that time, 50% 0.77-0.82, 70% 0.99-1.24 (3
+#: draws; ``benchmarks/bench_packed.py --part recompute``). In whole first
+#: epochs of ``bench_fit_time.py``'s set, 0.5 ran as fast as 0.65 and
+#: faster than 0.8 or recomputing always (1.83-1.93 s against 1.84-2.00,
+#: 1.91-2.01 and 2.03-2.12 s, 3 interleaved fits each).
 MINING_PAYS_BELOW = 0.5
 
 #: Below this many multiply-adds of the alignment network over a minibatch's
