@@ -6,8 +6,9 @@ One call of ``cdist_tap`` (default ``TAPNet``, d = 13, all lengths 40,
 - ``cdist``: frame distances by ``torch.cdist``, last layer a convolution;
 - ``by-channel``: frame distances summed one channel at a time
   (``sktap.core._tap._cdist_by_channel``), last layer a convolution;
-- ``by-channel+maps``: the same, last layer as 1 x 1 maps and shifted adds
-  (``sktap.core._nets._single_output_conv``).
+- ``by-channel+rows``: the same, last layer by kernel rows and a strided
+  sum (``sktap.core._nets._single_output_rows``; before 2026-12-01 this
+  variant was ``by-channel+maps``, k*k 1 x 1 maps and shifted adds).
 
 Then the frame distances alone, ``torch.cdist`` against the channel sums,
 for several frame widths d (which sets
@@ -50,9 +51,9 @@ def best_time(fn, device, repeats):
 
 
 VARIANTS = {
-    "cdist": dict(max_d=-1, maps=()),
-    "by-channel": dict(max_d=64, maps=()),
-    "by-channel+maps": dict(max_d=64, maps=("cuda", "cpu")),
+    "cdist": dict(max_d=-1, rows=()),
+    "by-channel": dict(max_d=64, rows=()),
+    "by-channel+rows": dict(max_d=64, rows=("cuda", "cpu")),
 }
 
 
@@ -74,7 +75,7 @@ def main(argv=None):
     Y = rng.normal(size=(args.n_y, 40, 13)).astype(np.float32)
     torch.manual_seed(0)
     net = TAPNet()
-    saved = _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_AS_MAPS
+    saved = _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_BY_ROWS
     pairs = args.n_x * args.n_y
     print(f"\ncdist_tap, {args.n_x} x {args.n_y} pairs, L = 40, d = 13")
     print("| variant | dtype | s | pairs/s | max rel. diff. to cdist float32 |")
@@ -82,9 +83,9 @@ def main(argv=None):
     ref = None
     try:
         for name, v in VARIANTS.items():
-            _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_AS_MAPS = (
+            _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_BY_ROWS = (
                 v["max_d"],
-                v["maps"],
+                v["rows"],
             )
             for dtype in (torch.float32, torch.bfloat16):
                 out = {}
@@ -102,7 +103,7 @@ def main(argv=None):
                     flush=True,
                 )
     finally:
-        _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_AS_MAPS = saved
+        _thresholds.BY_CHANNEL_MAX_D, _thresholds.PADDED_LAST_LAYER_BY_ROWS = saved
 
     n = 65536 if device.type == "cuda" else 256
     print(f"\nframe distances alone, {n} pairs of 40 x 40 frames, float32")

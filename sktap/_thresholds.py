@@ -2,7 +2,7 @@
 
 sktap computes the same TAP distance and the same training loss along
 several exact paths (padded batches; blocks of one shape with the network's
-last layer as 1 x 1 maps; length buckets; mined pairs recomputed; frame
+last layer by kernel rows; length buckets; mined pairs recomputed; frame
 distances summed one channel at a time). Every path gives the same result
 within float rounding (the exactness tests check it); these constants only
 choose the fastest for the work at hand. They sit here together, each with
@@ -35,12 +35,23 @@ CPU_BATCH_BYTES = 16 * 2**20
 #: hidden layer of 8 channels at 24,000 cells (12 M) 0.75-0.9x.
 CPU_MIN_MACS_PER_THREAD = 50_000_000
 
+#: Values of ``h`` (m * C * H * W) from which the last layer (one output
+#: channel) runs as a convolution by kernel rows and a strided sum
+#: (``sktap/core/_nets.py``, ``_single_output_rows``) rather than oneDNN's
+#: C -> 1 convolution. On 2 threads, 3 x 3, without autograd: 1 x 7 x 7 and
+#: 1 x 30 x 40 at C = 8 (400 and 9,600 values) ran 0.6x and 0.8x as fast,
+#: 4 x 12 x 15 at C = 8 and 30 (5,800 and 21,600) 0.93x and 1.04x,
+#: 32 x 20 x 20 at C = 8 (102,400) 1.24x, 640 x 896 at C = 8 1.7x.
+CPU_ROWS_MIN_VALUES = 20_000
+
 #: Device types on which the padded path (the one accelerators take) also
-#: computes the last layer as 1 x 1 maps and shifted adds, without autograd.
-#: On the H100 the default TAPNet's ``cdist_tap`` ran 1.14x faster in
-#: float32 that way, and the same in bfloat16
-#: (``benchmarks/bench_cuda_variants.py``); training was not measured.
-PADDED_LAST_LAYER_AS_MAPS: tuple[str, ...] = ("cuda",)
+#: computes the last layer by kernel rows and a strided sum
+#: (``_single_output_rows``), without autograd. On the H100 the default
+#: TAPNet's ``cdist_tap`` ran 1.14x faster in float32, and the same in
+#: bfloat16, with an earlier form of that sum (k*k 1 x 1 maps and shifted
+#: adds; ``benchmarks/bench_cuda_variants.py``); the rows form, which reads
+#: and writes k times less, has not been timed on a GPU, nor has training.
+PADDED_LAST_LAYER_BY_ROWS: tuple[str, ...] = ("cuda",)
 
 # -- core: frame distances (sktap/core/_tap.py) ------------------------------
 

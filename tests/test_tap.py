@@ -415,10 +415,15 @@ def test_cdist_by_channel_equals_cdist(rng, d):
         assert out[1, 3, 2] == 0
 
 
+@pytest.mark.parametrize("by_rows", [True, False])
 @pytest.mark.parametrize("k, channels, batch", [(3, 8, 2), (5, 4, 1), (3, 23, 3)])
-def test_single_output_conv_gradients_equal_the_convolution(k, channels, batch):
+def test_single_output_conv_gradients_equal_the_convolution(
+    k, channels, batch, by_rows, monkeypatch
+):
+    from sktap import _thresholds
     from sktap.core._nets import _single_output_conv, _SingleOutputConv
 
+    monkeypatch.setattr(_thresholds, "CPU_ROWS_MIN_VALUES", 0 if by_rows else 10**9)
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(channels, 1, k, padding=k // 2).double()
     h = torch.randn(batch, channels, 9, 13, dtype=torch.float64)
@@ -438,6 +443,110 @@ def test_single_output_conv_gradients_equal_the_convolution(k, channels, batch):
         lambda a, b, c: _SingleOutputConv.apply(a, b, c),
         (small, conv.weight.detach().clone().requires_grad_(), conv.bias.detach()),
     )
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize(
+    "k, channels, shape", [(3, 8, (2, 9, 13)), (5, 3, (1, 4, 2)), (1, 6, (2, 3, 5))]
+)
+def test_single_output_rows_equals_the_convolution(k, channels, shape, channels_last):
+    """The last layer by kernel rows and one strided sum: the convolution's
+    values, with or without autograd, in either memory layout, and its
+    float32 sum under bfloat16 autocast."""
+    from sktap.core._nets import _single_output_rows
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels, 1, k, padding=k // 2).double()
+    m, H, W = shape
+    h = torch.randn(m, channels, H, W, dtype=torch.float64)
+    if channels_last:
+        h = h.contiguous(memory_format=torch.channels_last)
+    h.requires_grad_()
+    out = _single_output_rows(h, conv.weight, conv.bias)
+    ref = conv(h)[:, 0]
+    torch.testing.assert_close(out, ref)
+    w = torch.randn_like(ref)
+    params = [h, conv.weight, conv.bias]
+    got = torch.autograd.grad((out * w).sum(), params)
+    want = torch.autograd.grad((ref * w).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        low = _single_output_rows(h.float(), conv.weight.float(), conv.bias.float())
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low.double(), ref.detach(), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "k, channels, shape", [(5, 8, (2, 9, 13)), (3, 4, (1, 1, 7)), (7, 3, (3, 6, 2))]
+)
+def test_distance_input_conv_gradients_equal_the_convolution(k, channels, shape):
+    from sktap.core._nets import _DistanceInputConv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, channels, k, padding=k // 2).double()
+    D = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    P = torch.rand(*shape, dtype=torch.float64)
+    assert _DistanceInputConv.takes(D, P, conv)  # the path under test runs
+    assert not _DistanceInputConv.takes(D.detach(), P, conv)
+    assert not _DistanceInputConv.takes(D.float(), P.float(), conv)  # dtype
+    out = _DistanceInputConv.apply(D, P, conv.weight, conv.bias)
+    ref = conv(torch.stack((D, P), dim=1))
+    torch.testing.assert_close(out, ref)
+    w = torch.randn_like(ref)
+    params = [D, conv.weight, conv.bias]
+    got = torch.autograd.grad((out * w).sum(), params, retain_graph=True)
+    want = torch.autograd.grad((ref * w).sum(), params)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    # an output gradient in the plain layout takes the same path
+    got = torch.autograd.grad(out, D, w.contiguous())[0]
+    torch.testing.assert_close(got, want[0], rtol=1e-10, atol=1e-10)
+    small = D.detach()[:1, :4, :5].clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: _DistanceInputConv.apply(a, P[:1, :4, :5], b, c),
+        (small, conv.weight.detach().clone().requires_grad_(), conv.bias.detach()),
+    )
+
+
+def test_tapnet_first_layer_gradient_path_equals_the_plain_one():
+    """The network with its CPU gradient path gives the plain layers'
+    gradients, padded with a mask, by shape and packed."""
+    from sktap import TAPNet
+
+    torch.manual_seed(1)
+    net = TAPNet(channels=(8,), kernel_sizes=(5, 3)).double()
+    D = torch.rand(3, 7, 9, dtype=torch.float64, requires_grad=True)
+    P = torch.rand(3, 7, 9, dtype=torch.float64)
+    mask = torch.ones(3, 1, 7, 9, dtype=torch.float64)
+    mask[1, :, 5:] = 0
+    mask[2, :, :, 4:] = 0
+    Pm = P * mask[:, 0]
+
+    def plain(D, P, mask):
+        h = torch.stack((D, P), dim=1)
+        h = torch.relu(net.convs[0](h)) * mask
+        return net.convs[1](h)[:, 0]
+
+    w = torch.randn(3, 7, 9, dtype=torch.float64)
+    params = [D, *net.parameters()]
+    from sktap.core._nets import _shape_batches, _valid_blocks
+
+    plan = _shape_batches(_valid_blocks(mask), D.shape, 10_000)
+    assert len(plan[1]) == 3  # three block shapes: three unpadded batches
+
+    def by_shape(D, P, mask):
+        return net._correction_by_shape(D, P, *plan)
+
+    for path in (net._correction_padded, by_shape):
+        got = path(D * mask[:, 0], Pm, mask)
+        want = plain(D * mask[:, 0], Pm, mask)
+        torch.testing.assert_close(got * mask[:, 0], want * mask[:, 0])
+        a = torch.autograd.grad((got * mask[:, 0] * w).sum(), params)
+        b = torch.autograd.grad((want * mask[:, 0] * w).sum(), params)
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
 
 
 def test_relu_zeroed_in_place_has_the_relu_times_mask_gradient():

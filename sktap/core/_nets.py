@@ -102,42 +102,52 @@ def _single_output_conv(conv, h):
     """A "same" C -> 1 k x k convolution of ``h`` (m, C, H, W) -> (m, H, W).
 
     oneDNN runs a convolution with a single output channel at a few GFLOP/s.
-    The same sum is a 1 x 1 convolution to k*k maps, one per kernel offset,
-    (a matmul over channels that oneDNN runs at speed), then k*k shifted
-    adds of those maps, cut at the borders as zero padding would be. Low
-    precision maps are summed in float32. The adds cost the same whatever C,
-    so narrow inputs keep the plain convolution: on 2 threads, 64 x 40 x 40,
-    3 x 3, the maps ran the forward 0.9x as fast at C = 8, 1.3-1.8x at 16 and
-    1.8-2.5x at 30; forward and backward 0.7-0.9x at 16, 1.2-1.6x at 30.
+    Where the work is large enough (:data:`_thresholds.CPU_ROWS_MIN_VALUES`),
+    the same sum comes from :func:`_single_output_rows`; with autograd on
+    the CPU, through :class:`_SingleOutputConv` (whose backward is faster
+    too).
     """
     k = conv.kernel_size[0]
-    grad = torch.is_grad_enabled()
-    if k == 1 or conv.in_channels < (24 if grad else 16):
-        if grad and _SingleOutputConv.takes(h, conv):
-            return _SingleOutputConv.apply(h, conv.weight, conv.bias)[:, 0]
+    if torch.is_grad_enabled() and _SingleOutputConv.takes(h, conv):
+        return _SingleOutputConv.apply(h, conv.weight, conv.bias)
+    if k == 1 or h.numel() < _thresholds.CPU_ROWS_MIN_VALUES:
         return conv(h)[:, 0]
+    return _single_output_rows(h, conv.weight, conv.bias)
+
+
+def _single_output_rows(h, weight, bias):
+    """A "same" C -> 1 k x k convolution of ``h`` (m, C, H, W) -> (m, H, W)
+    as a C -> k convolution by kernel rows, then one strided sum.
+
+    Map ``a`` is the 1 x k convolution with the kernel's row ``a`` over the
+    rows of ``h`` padded by ``r = k // 2`` (k output channels, which oneDNN
+    runs at speed); ``out[i, j]`` is the sum over ``a`` of map ``a`` at
+    padded row ``i + a``, read for all ``a`` at once through one strided
+    view. Low precision maps are summed in float32. On 2 threads, 3 x 3,
+    this ran 1.5-1.7x as fast as oneDNN's convolution at C = 8 (640 x 896,
+    300 x 400, 32 x 20 x 20), 2x at C = 16-30; under about 10,000 values
+    of ``h`` the extra call costs more than it saves.
+    """
+    k = weight.shape[-1]
     r = k // 2
-    _, C, H, W = h.shape
-    weight = conv.weight[0].permute(1, 2, 0).reshape(k * k, C, 1, 1)
-    maps = nn.functional.conv2d(h, weight)  # (m, k*k, H, W), map a*k + b
-    maps = maps.to(_sum_dtype(maps.dtype), memory_format=torch.contiguous_format)
-    out = maps[:, r * k + r] + conv.bias[0]
-    for t in range(k * k):
-        di, dj = t // k - r, t % k - r
-        if (di, dj) == (0, 0) or abs(di) >= H or abs(dj) >= W:
-            continue
-        # out[i, j] += maps[t, i + di, j + dj] where that cell exists
-        out[:, max(0, -di) : H - max(0, di), max(0, -dj) : W - max(0, dj)] += maps[
-            :, t, max(0, di) : H + min(0, di), max(0, dj) : W + min(0, dj)
-        ]
-    return out
+    m, C, H, W = h.shape
+    rows = weight[0].permute(1, 0, 2).reshape(k, C, 1, k)  # (a, c, 1, b)
+    maps = nn.functional.conv2d(h, rows, padding=r)  # (m, k, H + 2r, W)
+    maps = maps.to(_sum_dtype(maps.dtype))
+    s0, s1, s2, s3 = maps.stride()
+    # element (a, i + a, j) of any dense layout: one view over a, i, j
+    shifted = maps.as_strided(
+        (m, k, H, W), (s0, s1 + s2, s2, s3), maps.storage_offset()
+    )
+    return shifted.sum(1) + bias[0]
 
 
 class _SingleOutputConv(torch.autograd.Function):
-    """A "same" C -> 1 k x k convolution of ``h`` (m, C, H, W) whose weight
-    gradient is one matrix product.
+    """A "same" C -> 1 k x k convolution of ``h`` (m, C, H, W) -> (m, H, W)
+    whose weight gradient is one matrix product.
 
-    The forward is the plain convolution. oneDNN computes the weight
+    The forward is :func:`_single_output_rows` (the plain convolution
+    for small ``h``). oneDNN computes the weight
     gradient of a single-output convolution at a few GFLOP/s (7.9 ms for
     C = 8, 3 x 3 on a 640 x 896 grid, on 2 threads). That gradient is
     ``dW[c, a, b] = sum_ij g[i - a + r, j - b + r] h[c, i, j]``: the k*k
@@ -165,9 +175,12 @@ class _SingleOutputConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias):
-        r = weight.shape[-1] // 2
         ctx.save_for_backward(h, weight)
-        return nn.functional.conv2d(h, weight, bias, padding=r)
+        if weight.shape[-1] > 1 and h.numel() >= _thresholds.CPU_ROWS_MIN_VALUES:
+            return _single_output_rows(h, weight, bias)
+        return nn.functional.conv2d(h, weight, bias, padding=weight.shape[-1] // 2)[
+            :, 0
+        ]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -176,6 +189,7 @@ class _SingleOutputConv(torch.autograd.Function):
         k = weight.shape[-1]
         r = k // 2
         m, C, H, W = h.shape
+        g = g[:, None]  # (m, 1, H, W)
         grad_h = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_h = torch.ops.aten.convolution_backward(
@@ -204,6 +218,90 @@ class _SingleOutputConv(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_b = g.sum().reshape(1)
         return grad_h, grad_w, grad_b
+
+
+class _DistanceInputConv(torch.autograd.Function):
+    """The first layer, a "same" 2 -> C k x k convolution of ``[D, P]``
+    (each (m, H, W)), with the input gradient of ``D`` alone.
+
+    The positions ``P`` carry no gradient, yet the plain convolution's
+    backward computes both input channels, and oneDNN runs that C -> 2
+    gradient at a few GFLOP/s (8.8 ms for C = 8, 5 x 5 on a 640 x 896
+    grid, on 2 threads). Here the gradient of ``D``,
+    ``dD[i, j] = sum_{c, a, b} g[c, i - a + r, j - b + r] w[c, 0, a, b]``,
+    is a 1 x k convolution of ``g`` to one map per kernel row ``a``
+    (k output channels, which oneDNN runs at speed), then one sum of the
+    k maps, each read shifted by its row, through a strided view of the
+    channels-last maps (2.7 ms there). The weight and bias gradients stay
+    oneDNN's.
+    """
+
+    @staticmethod
+    def takes(D, P, conv):
+        """Whether this path applies: the CPU in float32 or float64 with
+        ``D`` (alone) needing its gradient, outside autocast, a square odd
+        kernel, unit stride and dilation, "same" padding."""
+        k = conv.kernel_size
+        return (
+            D.device.type == "cpu"
+            and D.requires_grad
+            and not P.requires_grad
+            and D.dtype in (torch.float32, torch.float64)
+            and D.dtype == P.dtype == conv.weight.dtype
+            and not torch.is_autocast_enabled("cpu")
+            and conv.bias is not None
+            and conv.in_channels == 2
+            and k[0] == k[1]
+            and conv.stride == (1, 1)
+            and conv.dilation == (1, 1)
+            and conv.padding == (k[0] // 2, k[0] // 2)
+        )
+
+    @staticmethod
+    def forward(ctx, D, P, weight, bias):
+        r = weight.shape[-1] // 2
+        h = torch.stack((D, P), dim=-1).permute(0, 3, 1, 2)  # channels-last
+        ctx.save_for_backward(h, weight)
+        return nn.functional.conv2d(h, weight, bias, padding=r)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        h, weight = ctx.saved_tensors
+        C, _, k, _ = weight.shape
+        r = k // 2
+        m, _, H, W = h.shape
+        g = g.contiguous(memory_format=torch.channels_last)
+        grad_D = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            # maps[a, i', j] = sum_{c, b} g[c, i' - r, j - b + r] w[c, 0, a, b]
+            # on rows i' of g padded by r; dD[i] = sum_a maps[a, i + 2r - a]
+            rows = weight[:, 0].permute(1, 0, 2).flip(-1).reshape(k, C, 1, k)
+            maps = nn.functional.conv2d(g, rows, padding=r)  # (m, k, H + 2r, W)
+            maps = maps.contiguous(memory_format=torch.channels_last)
+            # map a' = k - 1 - a, channels-last: (i, j, a') sits at
+            # i k W + j k + a' (k W - 1) + k - 1 past the start of a pair
+            shifted = maps.as_strided(
+                (m, k, H, W),
+                (maps.stride(0), k * W - 1, k * W, k),
+                maps.storage_offset() + k - 1,
+            )
+            grad_D = shifted.sum(1)
+        if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
+            _, grad_w, grad_b = torch.ops.aten.convolution_backward(
+                g,
+                h,
+                weight,
+                [C],
+                [1, 1],
+                [r, r],
+                [1, 1],
+                False,
+                [0, 0],
+                1,
+                [False, ctx.needs_input_grad[2], ctx.needs_input_grad[3]],
+            )
+        return grad_D, None, grad_w, grad_b
 
 
 def _relu_zeroed_(h, mask=None, gaps=None):
@@ -262,8 +360,8 @@ class TAPNet(nn.Module):
     pairs are grouped by their valid block and each group runs unpadded,
     without masks, in batches small enough for the activations to stay in
     cache; the last layer (one output channel, which oneDNN runs slowly) is
-    a 1 x 1 convolution to one map per kernel offset and shifted adds of
-    those maps. On other devices the padded batch runs as one.
+    a convolution to one map per kernel row and one strided sum of those
+    maps. On other devices the padded batch runs as one.
 
     References
     ----------
@@ -338,14 +436,11 @@ class TAPNet(nn.Module):
         The path for accelerators: a few large launches and no host sync.
         """
         dtype = self.convs[0].weight.dtype
-        # (n_pairs, 2, Lx, Ly) stored channels-last (NHWC), the layout in
-        # which oneDNN's direct convolution is fastest, built in one copy
-        h = torch.stack((D, P), dim=-1).to(dtype).permute(0, 3, 1, 2)
-        h = self._hidden(h, None if mask is None else mask.to(dtype))
+        h = self._hidden(D, P, None if mask is None else mask.to(dtype))
         if (
             h.device.type == "cpu"
             if torch.is_grad_enabled()
-            else h.device.type in _thresholds.PADDED_LAST_LAYER_AS_MAPS
+            else h.device.type in _thresholds.PADDED_LAST_LAYER_BY_ROWS
         ):
             return _single_output_conv(self.convs[-1], h)
         return self.convs[-1](h)[:, 0]
@@ -361,33 +456,34 @@ class TAPNet(nn.Module):
         (in cache). Cells outside a pair's valid block are 0 in ``g``.
         """
         n, Lx, Ly = D.shape
-        # (n_pairs, Lx, Ly, 2): each batch below is a channels-last slice
-        DP = torch.stack((D, P), dim=-1).to(self.convs[0].weight.dtype)
+        dtype = self.convs[0].weight.dtype
+        D, P = D.to(dtype), P.to(dtype)
         if order is not None:
-            DP = DP[order]
+            D, P = D[order], P[order]
         # One split and one cat: autograd then moves each gradient once,
         # where indexing the whole batch per group would cost a full-size
         # gradient per group.
+        sizes = [m for _, _, m in batches]
         parts = []
-        for (a, b, m), chunk in zip(batches, DP.split([m for _, _, m in batches])):
+        for (a, b, m), Dc, Pc in zip(batches, D.split(sizes), P.split(sizes)):
             if a and b:
-                g = self._layers(chunk[:, :a, :b].permute(0, 3, 1, 2))  # (m, a, b)
+                g = self._layers(Dc[:, :a, :b], Pc[:, :a, :b])  # (m, a, b)
                 if (a, b) != (Lx, Ly):
                     g = nn.functional.pad(g, (0, Ly - b, 0, Lx - a))
             else:  # an empty block: nothing to align
-                g = DP.new_zeros(m, Lx, Ly, dtype=_sum_dtype(DP.dtype))
+                g = D.new_zeros(m, Lx, Ly, dtype=_sum_dtype(dtype))
             parts.append(g)
         g = parts[0] if len(parts) == 1 else torch.cat(parts)
         if order is None:
             return g
         return g[torch.empty_like(order).scatter_(0, order, torch.arange(n))]
 
-    def _layers(self, h):
-        """The layers on an unpadded channels-last batch (m, 2, a, b)."""
-        return _single_output_conv(self.convs[-1], self._hidden(h))
+    def _layers(self, D, P):
+        """The layers on an unpadded batch ``D``, ``P`` (m, a, b)."""
+        return _single_output_conv(self.convs[-1], self._hidden(D, P))
 
-    def _hidden(self, h, mask=None, gaps=None):
-        """The hidden layers (convolution, ReLU) of ``h`` (m, 2, a, b).
+    def _hidden(self, D, P, mask=None, gaps=None):
+        """The hidden layers (convolution, ReLU) of ``[D, P]`` (each m, a, b).
 
         ``mask`` (m, 1, a, b), when given, zeroes the padding after each
         layer; ``gaps`` (row indices, column indices) of a packed image
@@ -397,8 +493,18 @@ class TAPNet(nn.Module):
         # (which the convolution's backward does not read): fresh
         # allocations of these large tensors cost more than the ReLU itself.
         grad = torch.is_grad_enabled()
-        for conv in self.convs[:-1]:
-            h = conv(h)
+        first = self.convs[0]
+        if len(self.convs) > 1 and grad and _DistanceInputConv.takes(D, P, first):
+            h = _DistanceInputConv.apply(D, P, first.weight, first.bias)
+        else:
+            # (m, 2, a, b) stored channels-last (NHWC), the layout in which
+            # oneDNN's direct convolution is fastest, built in one copy
+            h = torch.stack((D, P), dim=-1).to(first.weight.dtype).permute(0, 3, 1, 2)
+            if len(self.convs) > 1:
+                h = first(h)
+        for i, conv in enumerate(self.convs[:-1]):
+            if i:
+                h = conv(h)
             if grad and (mask is not None or gaps is not None):
                 h = _ReluZeroed.apply(h, mask, gaps)
             else:
@@ -420,10 +526,9 @@ class TAPNet(nn.Module):
         (the gaps between grids) are reset to zero after every hidden layer,
         so every grid sees the zero padding of its own convolution.
         """
-        h = torch.stack((D, P), dim=-1).to(self.convs[0].weight.dtype)
-        h = h[None].permute(0, 3, 1, 2)  # (1, 2, H, W) stored channels-last
         gaps = torch.nonzero(~rows)[:, 0], torch.nonzero(~cols)[:, 0]
-        return _single_output_conv(self.convs[-1], self._hidden(h, gaps=gaps))[0]
+        h = self._hidden(D[None], P[None], gaps=gaps)
+        return _single_output_conv(self.convs[-1], h)[0]
 
     def forward(self, x, y, D, P, mask):
         return -(D + self.correction(D, P, mask).to(D.dtype))
