@@ -97,6 +97,14 @@ PAIRS_CALL_CELLS = 25_000
 #: the spread batches it took; buckets 1.0-1.3x on the equal lengths.
 PACKED_CALL_CELLS = 25_000
 
+#: The fixed cost of one call for frame distances with autograd (forward
+#: and backward), counted in distances, for grouping the bands of
+#: :func:`sktap.core.tap_pairs_packed` (each group one batched product,
+#: padded to its largest band). On the 2-core CPU, d = 64: about 8 ns per
+#: distance on large calls and 0.13 ms for a 10 x 10 one, i.e. 16,000
+#: distances; so bands group while the padding they add costs less.
+DISTANCE_CALL_CELLS = 16_000
+
 #: Most target sequences packed into one image, so that an image stays
 #: narrow enough for a band to hold several sequences within
 #: ``CPU_BATCH_BYTES`` however many targets an inference tile has. On the

@@ -1,5 +1,7 @@
 """Packed grids (sktap/core/_packed.py) equal the plain all-pairs TAP."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -370,9 +372,10 @@ def test_packed_training_repeats_exactly_with_two_threads(packed_calls):
     net=st.sampled_from(sorted(NETS)),
     shuffled=st.booleans(),
     rounding=st.booleans(),
+    call_cells=st.sampled_from([0, 50, 10**9]),  # a group per band .. one
 )
 def test_packed_pairs_equal_tap_pairs_with_gradients(
-    lengths, density, seed, net, shuffled, rounding
+    lengths, density, seed, net, shuffled, rounding, call_cells
 ):
     rng = np.random.default_rng(seed)
     x, lx = _batch(rng, lengths)
@@ -386,7 +389,10 @@ def test_packed_pairs_equal_tap_pairs_with_gradients(
     net = NETS[net](seed)
     params = [x, *([] if net is None else net.parameters())]
     w = torch.as_tensor(rng.standard_normal(len(rows)))
-    with sktap.config_context(shape_rounding=rounding):
+    with (
+        sktap.config_context(shape_rounding=rounding),
+        mock.patch.object(_thresholds, "DISTANCE_CALL_CELLS", call_cells),
+    ):
         packed = tap_pairs_packed(x, lx, rows, cols, net)
         ref = tap_pairs(x, lx, rows, cols, net)
     torch.testing.assert_close(packed, ref, rtol=1e-10, atol=1e-12)
@@ -406,6 +412,27 @@ def test_packed_pairs_do_not_depend_on_the_other_pairs(net):
         for keep in (rows % 2 == 0, cols < 4, np.arange(len(rows)) % 3 == 1):
             part = tap_pairs_packed(x, lx, rows[keep], cols[keep], net)
             assert torch.equal(part, whole[keep])
+
+
+def test_distance_groups_cover_every_band_once(monkeypatch):
+    from sktap.core._packed import _distance_groups
+
+    rows = np.array([10, 90, 12, 88, 50])
+    cols = np.array([400, 30, 380, 35, 200])
+    monkeypatch.setattr(_thresholds, "DISTANCE_CALL_CELLS", 2000)
+    groups = _distance_groups(rows, cols)
+    assert sorted(k for members, _, _ in groups for k in members) == list(range(5))
+    for members, R, C in groups:  # each group padded to its largest band
+        assert R == rows[members].max() and C == cols[members].max()
+    # the tall narrow bands and the short wide ones do not share a product
+    assert {frozenset(m) for m, _, _ in groups} >= {
+        frozenset({1, 3}),
+        frozenset({0, 2}),
+    }
+    monkeypatch.setattr(_thresholds, "DISTANCE_CALL_CELLS", 10**9)
+    assert len(_distance_groups(rows, cols)) == 1
+    monkeypatch.setattr(_thresholds, "DISTANCE_CALL_CELLS", 0)
+    assert len(_distance_groups(rows, cols)) == 5
 
 
 def test_packed_pairs_input_errors():

@@ -456,6 +456,31 @@ def pairs_packing_pays(x_lengths, rows, cols, net=None) -> bool:
     return height * width + per_call < exact
 
 
+def _distance_groups(rows, cols):
+    """Bands grouped for their frame distances: ``[(bands, R, C), ...]``.
+
+    A group's distances are one batched product of its bands padded to
+    ``R`` rows and ``C`` columns (its largest). The bands are taken
+    tallest first, then widest; each joins the open group unless the
+    padding it adds there costs more than a group of its own (its cells
+    plus :data:`sktap._thresholds.DISTANCE_CALL_CELLS`).
+    """
+    order = np.lexsort((-cols, -rows)).tolist()
+    groups, members, R, C = [], [], 0, 0
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        if members:  # R >= r: the bands come tallest first
+            grown = (len(members) + 1) * R * max(C, c) - len(members) * R * C
+            if grown <= r * c + _thresholds.DISTANCE_CALL_CELLS:
+                members.append(k)
+                C = max(C, c)
+                continue
+            groups.append((members, R, C))
+        members, R, C = [k], r, c
+    groups.append((members, R, C))
+    return groups
+
+
 class _PairsLayout:
     """Where :func:`tap_pairs_packed` puts each pair, planned on the host.
 
@@ -466,58 +491,72 @@ class _PairsLayout:
     (the image is as wide as the widest band, rounded up by
     :func:`padded_length`), so a block never reads another's cells.
 
-    Attributes (numpy): ``anchors`` (n_bands,) the source of each band;
-    ``targets`` (n_bands, band_cols) the target sequence of each band
-    column (-1 at gaps) and ``frames`` its frame; per image cell (H * W,),
-    ``image`` its band cell (``k * band_rows * band_cols + t * band_cols +
-    c``, 0 outside the blocks), ``valid`` whether it lies in a block and
-    ``positions`` its relative-position term; ``cells`` the image cells of
-    each pair's block, pair by pair, row by row; ``row_lengths`` (one per
-    source frame of each pair, with ``row_of`` the row of each cell) and
-    ``pair_lengths`` (one per pair) cut ``cells`` into the softmax's rows
-    and the pairs' sums.
+    The frame distances are computed band by band without the gaps, in
+    groups of bands of similar size (:func:`_distance_groups`), into one
+    vector. Attributes (numpy): ``groups`` ``[(n_bands, R, C), ...]`` in
+    that vector's order, and the source sequence and frame of each of the
+    groups' rows (``x_seq``, ``x_frame``) and columns (``y_seq``,
+    ``y_frame``; sequence 0 on padding); per image cell (H * W,),
+    ``image`` its index in that vector (0 outside the blocks), ``valid``
+    whether it lies in a block and ``positions`` its relative-position
+    term; ``cells`` the image cells of each pair's block, pair by pair,
+    row by row; ``row_lengths`` (one per source frame of each pair, with
+    ``row_of`` the row of each cell) and ``pair_lengths`` (one per pair)
+    cut ``cells`` into the softmax's rows and the pairs' sums.
     """
 
     def __init__(self, lx, ly, rows, cols, gap):
         anchors, starts, ends, heights, widths = _bands_of_pairs(
             lx, ly, rows, cols, gap
         )
-        band_rows, band_cols = int(lx[anchors].max()), int(widths.max())
         corner, (height, width) = _shelves(heights, widths)
-        per_band = band_rows * band_cols
+        n_rows = lx[anchors]
+        n_cols = np.add.reduceat(ly[cols], starts)  # the targets' frames
+        groups = _distance_groups(n_rows, n_cols)
+        base = np.zeros(len(anchors), dtype=np.int64)  # each band's offset
+        stride = np.zeros(len(anchors), dtype=np.int64)  # its row's length
+        x_seq, x_frame, y_seq, y_frame = [], [], [], []
+        offset = 0
+        for members, R, C in groups:
+            members = np.asarray(members)
+            base[members] = offset + np.arange(len(members)) * R * C
+            stride[members] = C
+            offset += len(members) * R * C
+            x_seq.append(np.repeat(anchors[members], R))
+            x_frame.append(np.tile(np.arange(R), len(members)))
+            for k in members.tolist():
+                targets = cols[starts[k] : ends[k]]
+                pad = (0, C - n_cols[k])
+                y_seq.append(np.pad(np.repeat(targets, ly[targets]), pad))
+                frames = np.concatenate([np.arange(ly[j]) for j in targets])
+                y_frame.append(np.pad(frames, pad))
         image = np.zeros((height, width), dtype=np.int64)
         valid = np.zeros((height, width), dtype=bool)
         positions = np.zeros((height, width), dtype=np.float64)
-        targets = np.full((len(anchors), band_cols), -1, dtype=np.int64)
-        frames = np.zeros((len(anchors), band_cols), dtype=np.int64)
         cells, row_lengths = [], []
         # one slice assignment per pair's block: on the fit-time set's mined
         # pairs 2.5 ms a batch, where index arithmetic over every cell at once
         # took 8 ms
         for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
             r0, c0 = corner[k]
-            n_rows = int(lx[anchors[k]])
-            t = np.arange(n_rows)[:, None]
-            offset = 0
+            n = int(n_rows[k])
+            t = np.arange(n)[:, None]
+            offset = column = 0  # in the image; in the band's distances
             for j in cols[s:e].tolist():
-                n_cols = int(ly[j])
-                u = np.arange(n_cols)
-                span = offset + u
-                targets[k, span] = j
-                frames[k, span] = u
-                block = (
-                    slice(r0, r0 + n_rows),
-                    slice(c0 + offset, c0 + offset + n_cols),
-                )
-                image[block] = k * per_band + t * band_cols + span
+                m = int(ly[j])
+                u = np.arange(m)
+                block = slice(r0, r0 + n), slice(c0 + offset, c0 + offset + m)
+                image[block] = base[k] + t * stride[k] + column + u
                 valid[block] = True
                 # |(t + 1) / Lx - (u + 1) / Ly|, as in _tap
-                positions[block] = np.abs((t + 1) / n_rows - (u + 1) / n_cols)
-                cells.append(((r0 + t) * width + c0 + span).ravel())
-                row_lengths.append(np.full(n_rows, n_cols))
-                offset += n_cols + gap
-        self.anchors, self.targets, self.frames = anchors, targets, frames
-        self.band_rows, self.band_cols = band_rows, band_cols
+                positions[block] = np.abs((t + 1) / n - (u + 1) / m)
+                cells.append(((r0 + t) * width + c0 + offset + u).ravel())
+                row_lengths.append(np.full(n, m))
+                offset += m + gap
+                column += m
+        self.groups = [(len(members), R, C) for members, R, C in groups]
+        self.x_seq, self.x_frame = np.concatenate(x_seq), np.concatenate(x_frame)
+        self.y_seq, self.y_frame = np.concatenate(y_seq), np.concatenate(y_frame)
         self.shape = (height, width)
         self.image, self.valid = image.ravel(), valid.ravel()
         self.positions = positions.ravel()
@@ -583,21 +622,25 @@ def tap_pairs_packed(x, x_lengths, rows, cols, net=None):
 def _packed_pairs(x, lengths, layout, net):
     """The distances of :func:`tap_pairs_packed` in the layout's pair order."""
     device, dtype = x.device, _sum_dtype(x.dtype)
-    n, L, d = x.shape
+    _, L, d = x.shape
 
     def tensor(a):
         return torch.as_tensor(a, device=device)
 
-    flat = torch.cat([x.reshape(-1, d), x.new_zeros(1, d)]).to(dtype)
-    # bands: each source's first band_rows frames against its targets'
-    # frames (the zero row at gaps), index_select for a repeatable backward
-    anchors = tensor(layout.anchors)
-    rows = anchors[:, None] * L + torch.arange(layout.band_rows, device=device)
-    X = flat.index_select(0, rows.reshape(-1)).view(len(anchors), -1, d)
-    gaps = layout.targets < 0
-    cols = np.where(gaps, n * L, layout.targets * L + layout.frames)
-    Y = flat.index_select(0, tensor(cols.reshape(-1))).view(len(anchors), -1, d)
-    D = _cdist(X, Y).reshape(-1)  # (n_bands * band_rows * band_cols,)
+    flat = x.reshape(-1, d).to(dtype)
+    # each group of bands: its sources' frames against its targets' frames,
+    # gathered by index_select (a repeatable backward) and split in one call
+    X = flat.index_select(0, tensor(layout.x_seq * L + layout.x_frame))
+    Y = flat.index_select(0, tensor(layout.y_seq * L + layout.y_frame))
+    parts = zip(
+        X.split([m * R for m, R, _ in layout.groups]),
+        Y.split([m * C for m, _, C in layout.groups]),
+        layout.groups,
+    )
+    D = [
+        _cdist(a.view(m, R, d), b.view(m, C, d)).flatten() for a, b, (m, R, C) in parts
+    ]
+    D = D[0] if len(D) == 1 else torch.cat(D)  # (sum of m * R * C,)
     cells = tensor(layout.cells)
     D_cells = D.index_select(0, tensor(layout.image[layout.cells]))
     if net is None:
