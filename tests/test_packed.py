@@ -395,7 +395,10 @@ def test_packed_pairs_equal_tap_pairs_with_gradients(
     ):
         packed = tap_pairs_packed(x, lx, rows, cols, net)
         ref = tap_pairs(x, lx, rows, cols, net)
-    torch.testing.assert_close(packed, ref, rtol=1e-10, atol=1e-12)
+    # a self-pair's zero frame distances come out of the float64 expansion
+    # (sktap.core._tap._WideEuclidean) as about 1e-8 of the frames' norms,
+    # in each product (each grouping of bands) its own way
+    torch.testing.assert_close(packed, ref, rtol=1e-10, atol=1e-8)
     for a, b in zip(_grads(packed, w, params), _grads(ref, w, params)):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
