@@ -129,8 +129,9 @@ def _single_output_rows(h, weight, bias):
     padded row ``i + a``, read for all ``a`` at once through one strided
     view. Low precision maps are summed in float32. On 2 threads, 3 x 3,
     this ran 1.5-1.7x as fast as oneDNN's convolution at C = 8 (640 x 896,
-    300 x 400, 32 x 20 x 20), 2x at C = 16-30; under about 10,000 values
-    of ``h`` the extra call costs more than it saves.
+    300 x 400, 32 x 20 x 20), 2x at C = 16-30; on small inputs the extra
+    call costs more than it saves (:data:`_thresholds.CPU_ROWS_MIN_VALUES`).
+    ``bias`` may be None.
     """
     k = weight.shape[-1]
     r = k // 2
@@ -143,7 +144,8 @@ def _single_output_rows(h, weight, bias):
     shifted = maps.as_strided(
         (m, k, H, W), (s0, s1 + s2, s2, s3), maps.storage_offset()
     )
-    return shifted.sum(1) + bias[0]
+    out = shifted.sum(1)
+    return out if bias is None else out + bias[0]
 
 
 class _SingleOutputConv(torch.autograd.Function):
@@ -180,11 +182,10 @@ class _SingleOutputConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias):
         ctx.save_for_backward(h, weight)
-        if weight.shape[-1] > 1 and h.numel() >= _thresholds.CPU_ROWS_MIN_VALUES:
+        k = weight.shape[-1]
+        if k > 1 and h.numel() >= _thresholds.CPU_ROWS_MIN_VALUES:
             return _single_output_rows(h, weight, bias)
-        return nn.functional.conv2d(h, weight, bias, padding=weight.shape[-1] // 2)[
-            :, 0
-        ]
+        return nn.functional.conv2d(h, weight, bias, padding=k // 2)[:, 0]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -231,13 +232,11 @@ class _DistanceInputConv(torch.autograd.Function):
     The positions ``P`` carry no gradient, yet the plain convolution's
     backward computes both input channels, and oneDNN runs that C -> 2
     gradient at a few GFLOP/s (8.8 ms for C = 8, 5 x 5 on a 640 x 896
-    grid, on 2 threads). Here the gradient of ``D``,
+    grid, on 2 threads). The gradient of ``D``,
     ``dD[i, j] = sum_{c, a, b} g[c, i - a + r, j - b + r] w[c, 0, a, b]``,
-    is a 1 x k convolution of ``g`` to one map per kernel row ``a``
-    (k output channels, which oneDNN runs at speed), then one sum of the
-    k maps, each read shifted by its row, through a strided view of the
-    channels-last maps (2.7 ms there). The weight and bias gradients stay
-    oneDNN's.
+    is a "same" C -> 1 convolution of the output gradient ``g`` with
+    ``w[:, 0]`` flipped, which :func:`_single_output_rows` computes (2.7 ms
+    there). The weight and bias gradients stay oneDNN's.
     """
 
     @staticmethod
@@ -274,23 +273,10 @@ class _DistanceInputConv(torch.autograd.Function):
         h, weight = ctx.saved_tensors
         C, _, k, _ = weight.shape
         r = k // 2
-        m, _, H, W = h.shape
-        g = g.contiguous(memory_format=torch.channels_last)
         grad_D = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            # maps[a, i', j] = sum_{c, b} g[c, i' - r, j - b + r] w[c, 0, a, b]
-            # on rows i' of g padded by r; dD[i] = sum_a maps[a, i + 2r - a]
-            rows = weight[:, 0].permute(1, 0, 2).flip(-1).reshape(k, C, 1, k)
-            maps = nn.functional.conv2d(g, rows, padding=r)  # (m, k, H + 2r, W)
-            maps = maps.contiguous(memory_format=torch.channels_last)
-            # map a' = k - 1 - a, channels-last: (i, j, a') sits at
-            # i k W + j k + a' (k W - 1) + k - 1 past the start of a pair
-            shifted = maps.as_strided(
-                (m, k, H, W),
-                (maps.stride(0), k * W - 1, k * W, k),
-                maps.storage_offset() + k - 1,
-            )
-            grad_D = shifted.sum(1)
+            flipped = weight[:, :1].transpose(0, 1).flip(-2, -1)  # (1, C, k, k)
+            grad_D = _single_output_rows(g, flipped, None)
         if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
             _, grad_w, grad_b = torch.ops.aten.convolution_backward(
                 g,
