@@ -415,6 +415,20 @@ def test_cdist_by_channel_equals_cdist(rng, d):
         assert out[1, 3, 2] == 0
 
 
+def _assert_same_function(out, ref, params, tol=None):
+    """``out`` equals ``ref`` in value and in the gradients of a random
+    weighting of it with respect to ``params``."""
+    tol = {} if tol is None else {"rtol": tol, "atol": tol}
+    torch.testing.assert_close(out, ref)
+    w = torch.randn_like(ref)
+    got = torch.autograd.grad((out * w).sum(), params, retain_graph=True)
+    want = torch.autograd.grad((ref * w).sum(), params, retain_graph=True)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, **tol)
+    return w, want
+
+
 @pytest.mark.parametrize("by_rows", [True, False])
 @pytest.mark.parametrize("k, channels, batch", [(3, 8, 2), (5, 4, 1), (3, 23, 3)])
 def test_single_output_conv_gradients_equal_the_convolution(
@@ -430,14 +444,7 @@ def test_single_output_conv_gradients_equal_the_convolution(
     h = h.contiguous(memory_format=torch.channels_last).requires_grad_()
     assert _SingleOutputConv.takes(h, conv)  # the path under test runs
     out = _single_output_conv(conv, h)
-    ref = conv(h)[:, 0]
-    torch.testing.assert_close(out, ref)
-    w = torch.randn_like(ref)
-    params = [h, conv.weight, conv.bias]
-    got = torch.autograd.grad((out * w).sum(), params)
-    want = torch.autograd.grad((ref * w).sum(), params)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    _assert_same_function(out, conv(h)[:, 0], [h, conv.weight, conv.bias], 1e-10)
     small = h.detach()[:1, :, :4, :5].clone().requires_grad_()
     assert torch.autograd.gradcheck(
         lambda a, b, c: _SingleOutputConv.apply(a, b, c),
@@ -464,13 +471,7 @@ def test_single_output_rows_equals_the_convolution(k, channels, shape, channels_
     h.requires_grad_()
     out = _single_output_rows(h, conv.weight, conv.bias)
     ref = conv(h)[:, 0]
-    torch.testing.assert_close(out, ref)
-    w = torch.randn_like(ref)
-    params = [h, conv.weight, conv.bias]
-    got = torch.autograd.grad((out * w).sum(), params)
-    want = torch.autograd.grad((ref * w).sum(), params)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b)
+    _assert_same_function(out, ref, [h, conv.weight, conv.bias])
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
         low = _single_output_rows(h.float(), conv.weight.float(), conv.bias.float())
     assert low.dtype == torch.float32
@@ -492,14 +493,8 @@ def test_distance_input_conv_gradients_equal_the_convolution(k, channels, shape)
     assert not _DistanceInputConv.takes(D.float(), P.float(), conv)  # dtype
     out = _DistanceInputConv.apply(D, P, conv.weight, conv.bias)
     ref = conv(torch.stack((D, P), dim=1))
-    torch.testing.assert_close(out, ref)
-    w = torch.randn_like(ref)
     params = [D, conv.weight, conv.bias]
-    got = torch.autograd.grad((out * w).sum(), params, retain_graph=True)
-    want = torch.autograd.grad((ref * w).sum(), params)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    w, want = _assert_same_function(out, ref, params, 1e-10)
     # an output gradient in the plain layout takes the same path
     got = torch.autograd.grad(out, D, w.contiguous())[0]
     torch.testing.assert_close(got, want[0], rtol=1e-10, atol=1e-10)
