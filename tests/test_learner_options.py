@@ -338,6 +338,46 @@ def test_mined_bucketed_training_equals_all_pairs(loss, monkeypatch):
         np.testing.assert_allclose(v, slow.model_.state_dict()[k], rtol=1e-3, atol=1e-4)
 
 
+def test_forecast_all_pairs_step_equals_the_mined_one(monkeypatch):
+    # a batch forecast to mine most of its pairs skips the no-grad pass:
+    # same loss, gradients and mined fraction as the path that mines first
+    from sktap import _thresholds
+    from sktap.metric_learning._steps import _MiningForecast, metric_term
+
+    monkeypatch.setattr(_thresholds, "MINED_MIN_MACS", 0)
+    rng = np.random.RandomState(3)
+    X = [rng.randn(rng.randint(4, 25), 2) + 3 * (i % 3) for i in range(24)]
+    y = np.arange(24) % 3
+    est = TAPMetricLearner(**dict(TINY, max_epochs=1)).fit(X, y)
+    model, metric = est.model_.double(), est._metric_loss()
+    x = torch.zeros(12, 24, 2, dtype=torch.float64)
+    for i in range(12):
+        x[i, : len(X[i])] = torch.as_tensor(X[i])
+    lx = torch.as_tensor([len(s) for s in X[:12]])
+    labels = torch.as_tensor(y[:12])
+    results = []
+    for previous in (None, 1.0):
+        forecast = _MiningForecast()
+        forecast.previous = previous
+        model.zero_grad()
+        loss, fraction = metric_term(model, x, lx, labels, metric, "mined", forecast)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        assert forecast.previous == fraction
+        results.append((loss.detach(), fraction, grads))
+    (a, fa, ga), (b, fb, gb) = results
+    assert 0 < fa < _thresholds.MINING_PAYS_BELOW and fa == fb  # mined, recomputed
+    torch.testing.assert_close(b, a, rtol=1e-9, atol=0)
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(v, u, rtol=1e-7, atol=1e-12)
+    # validation (no autograd) neither reads nor moves the forecast
+    forecast = _MiningForecast()
+    forecast.previous = 0.25
+    with torch.no_grad():
+        metric_term(model, x, lx, labels, metric, "mined", forecast)
+    assert forecast.previous == 0.25
+
+
 def test_small_batches_skip_the_mined_path(monkeypatch):
     # below the work bound a batch takes the all-pairs computation (no
     # mined fraction logged); above it, the mined path; same losses

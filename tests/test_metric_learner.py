@@ -304,6 +304,39 @@ def test_resume_after_crash_matches_uninterrupted_run(data, tmp_path):
     assert same_weights(weights_of(reference), weights_of(resumed))
 
 
+def test_resume_takes_the_same_training_paths(data, tmp_path, monkeypatch):
+    # every batch on the mined path (tiny batches take all pairs by
+    # default), where the mining forecast picks each batch's computation
+    from sktap import _thresholds
+    from sktap.metric_learning import _steps
+
+    monkeypatch.setattr(_thresholds, "MINED_MIN_MACS", 0)
+    forecasts = []
+    expects_most = _steps._MiningForecast.expects_most
+
+    def spy(self):
+        forecasts.append(expects_most(self))
+        return forecasts[-1]
+
+    monkeypatch.setattr(_steps._MiningForecast, "expects_most", spy)
+    X, y = data
+    params = {**SMALL, "max_epochs": 4}
+    reference = TAPMetricLearner(**params).fit(X, y)
+    expected, forecasts[:] = list(forecasts), []
+    # a fresh fit starts on all pairs; later batches go by the one before
+    assert expected[0] and not all(expected)
+    path = str(tmp_path / "run.ckpt")
+    crashed = TAPMetricLearner(
+        **params, checkpoint_path=path, callback=_crash_at(2, RuntimeError("power cut"))
+    )
+    with pytest.raises(RuntimeError, match="power cut"):
+        crashed.fit(X, y)
+    resumed = TAPMetricLearner(**params, checkpoint_path=path, warm_start=True)
+    resumed.fit(X, y)
+    assert forecasts == expected
+    assert same_weights(weights_of(reference), weights_of(resumed))
+
+
 def test_resume_after_keyboard_interrupt_in_memory(data):
     X, y = data
     reference = TAPMetricLearner(**{**SMALL, "max_epochs": 4}).fit(X, y)

@@ -303,7 +303,11 @@ def train(estimator, model, train_step, batches, config, rng, state, validate=No
     model : torch.nn.Module
         On its training device.
     train_step : callable
-        ``train_step(batch) -> (loss, logs)``.
+        ``train_step(batch) -> (loss, logs)``. If it has a ``start_epoch``
+        attribute, ``train_step.start_epoch(history)`` is called before each
+        epoch with the history so far (which checkpoints keep), so that any
+        state the step carries between batches restarts the same way in a
+        resumed fit.
     batches : EpochBatches, ClassBalancedBatches or Episodes
         ``batches(rng)`` gives one epoch's batches (with ``len``).
     config : TrainingConfig
@@ -329,10 +333,13 @@ def train(estimator, model, train_step, batches, config, rng, state, validate=No
     else:
         state.target_epoch = state.epoch + config.max_epochs
     stop_epoch = state.target_epoch
+    start_epoch = getattr(train_step, "start_epoch", None)
     try:
         while state.epoch < stop_epoch:
             epoch = state.epoch + 1
             start = time.perf_counter()
+            if start_epoch is not None:
+                start_epoch(state.history)
             try:
                 logs = _run_epoch(
                     model, optimizer, train_step, batches, rng, config.verbose, epoch
