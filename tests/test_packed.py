@@ -438,6 +438,44 @@ def test_distance_groups_cover_every_band_once(monkeypatch):
     assert len(_distance_groups(rows, cols)) == 5
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("rounding", [True, False])
+def test_block_shelves_keep_blocks_apart_and_bands_in_order(seed, rounding):
+    from sktap.core._packed import _block_shelves
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 120, 20)
+    rows, cols = np.nonzero(rng.random((20, 20)) < rng.uniform(0.02, 0.6))
+    if not len(rows):
+        rows, cols = np.array([0]), np.array([1])
+    gap = 2
+    with sktap.config_context(shape_rounding=rounding):
+        top, left, (H, W) = _block_shelves(lengths, lengths, rows, cols, gap)
+    heights, widths = lengths[rows] + gap, lengths[cols] + gap
+    bottom, right = top + heights, left + widths
+    # every block with its gap inside the image, no two within a gap
+    assert top.min() >= 0 and left.min() >= 0
+    assert bottom.max() <= H and right.max() <= W
+    apart = (
+        (bottom[:, None] <= top[None, :])
+        | (bottom[None, :] <= top[:, None])
+        | (right[:, None] <= left[None, :])
+        | (right[None, :] <= left[:, None])
+    )
+    np.fill_diagonal(apart, True)
+    assert apart.all()
+    if rounding:
+        assert H == _thresholds.round_up_length(H)
+        assert W == _thresholds.round_up_length(W)
+    # a source's pairs follow one another, left to right then down
+    for a in np.unique(rows):
+        mine = np.flatnonzero(rows == a)
+        assert (np.diff(top[mine] * W + left[mine]) > 0).all()
+    # the image is no larger than the blocks' own area calls for: one
+    # shelf per distinct height at most, each as wide as the widest fill
+    assert H * W <= 2.0 * (heights * widths).sum() + H * widths.max()
+
+
 def test_packed_pairs_input_errors():
     x = torch.zeros(3, 4, 2)
     with pytest.raises(ValueError, match="not be empty"):
