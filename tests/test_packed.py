@@ -396,11 +396,25 @@ def test_packed_pairs_equal_tap_pairs_with_gradients(
         packed = tap_pairs_packed(x, lx, rows, cols, net)
         ref = tap_pairs(x, lx, rows, cols, net)
     # a self-pair's zero frame distances come out of the float64 expansion
-    # (sktap.core._tap._WideEuclidean) as about 1e-8 of the frames' norms,
-    # in each product (each grouping of bands) its own way
-    torch.testing.assert_close(packed, ref, rtol=1e-10, atol=1e-8)
-    for a, b in zip(_grads(packed, w, params), _grads(ref, w, params)):
+    # (sktap.core._tap._WideEuclidean) as the square root of its rounding,
+    # about sqrt(eps) = 1.5e-8 times the frames' norms (up to about 4 here),
+    # in each product (each grouping and placement of bands) its own way;
+    # the network's large weights here carried that to 2.4e-7 on one
+    # distance (of 0.35) and its gradients, in 40 runs of this test
+    same = torch.as_tensor(rows == cols)
+    torch.testing.assert_close(packed[same], ref[same], rtol=1e-10, atol=1e-6)
+    torch.testing.assert_close(packed[~same], ref[~same], rtol=1e-10, atol=1e-9)
+    others = w.masked_fill(same, 0.0)
+
+    def grads(dist):  # weighted by ``others``, then by ``w``
+        tight = torch.autograd.grad((dist * others).sum(), params, retain_graph=True)
+        return tight, _grads(dist, w, params)
+
+    (tight, loose), (tight_ref, loose_ref) = grads(packed), grads(ref)
+    for a, b in zip(tight, tight_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    for a, b in zip(loose, loose_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("net", [None, TAPNet((8,), (5, 3))])

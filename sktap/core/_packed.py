@@ -675,8 +675,11 @@ def _packed_pairs(x, lengths, layout, net):
         S = -D_cells
     else:
         valid = tensor(layout.valid)
-        # a fresh gather, so the zeros outside the blocks go in place
-        D_image = D.index_select(0, tensor(layout.image)).mul_(valid)
+        # the blocks' cells written into zeros: the backward gathers the
+        # image's gradient at those cells alone (a gather of the whole
+        # image would add back every cell's gradient, outside blocks too)
+        n_cells = layout.shape[0] * layout.shape[1]
+        D_image = D.new_zeros(n_cells).index_copy(0, cells, D_cells)
         P_image = tensor(layout.positions).to(D.dtype)
         g = net._correction_padded(
             D_image.view(1, *layout.shape),
