@@ -459,11 +459,11 @@ def _block_shelves(lx, ly, rows, cols, gap):
             break
         shelf = _thresholds.round_up_length(shelf + 1)
     _, width, height, firsts = best
-    shelf = np.searchsorted(firsts, np.arange(len(h)), side="right") - 1
+    on = np.searchsorted(firsts, np.arange(len(h)), side="right") - 1  # shelf
     tops = np.concatenate([[0], np.cumsum(h[firsts])[:-1]])
     top, left = np.empty_like(h), np.empty_like(h)
-    top[order] = tops[shelf]
-    left[order] = cum[:-1] - cum[firsts][shelf]
+    top[order] = tops[on]
+    left[order] = cum[:-1] - cum[firsts][on]
     return top, left, (height, width)
 
 
