@@ -529,10 +529,10 @@ class _PairsLayout:
     that vector's order, and the source sequence and frame of each of the
     groups' rows (``x_seq``, ``x_frame``) and columns (``y_seq``,
     ``y_frame``; sequence 0 on padding); per image cell (H * W,),
-    ``image`` its index in that vector (0 outside the blocks), ``valid``
-    whether it lies in a block and ``positions`` its relative-position
-    term; ``cells`` the image cells of each pair's block, pair by pair,
-    row by row; ``row_lengths`` (one per source frame of each pair, with
+    ``valid`` whether it lies in a block and ``positions`` its
+    relative-position term; ``cells`` the image cells of each pair's block,
+    pair by pair, row by row, and ``sources`` each one's index in that
+    vector; ``row_lengths`` (one per source frame of each pair, with
     ``row_of`` the row of each cell) and ``pair_lengths`` (one per pair)
     cut ``cells`` into the softmax's rows and the pairs' sums.
     """
@@ -560,10 +560,9 @@ class _PairsLayout:
                 y_seq.append(np.pad(np.repeat(targets, ly[targets]), pad))
                 frames = np.concatenate([np.arange(ly[j]) for j in targets])
                 y_frame.append(np.pad(frames, pad))
-        image = np.zeros((height, width), dtype=np.int64)
         valid = np.zeros((height, width), dtype=bool)
         positions = np.zeros((height, width), dtype=np.float64)
-        cells, row_lengths = [], []
+        cells, sources, row_lengths = [], [], []
         # one slice assignment per pair's block: on the fit-time set's mined
         # pairs 2.5 ms a batch, where index arithmetic over every cell at once
         # took 8 ms
@@ -575,7 +574,7 @@ class _PairsLayout:
                 r0, c0, m = int(top[p]), int(left[p]), int(ly[cols[p]])
                 u = np.arange(m)
                 block = slice(r0, r0 + n), slice(c0, c0 + m)
-                image[block] = base[k] + t * stride[k] + column + u
+                sources.append((base[k] + t * stride[k] + column + u).ravel())
                 valid[block] = True
                 # |(t + 1) / Lx - (u + 1) / Ly|, as in _tap
                 positions[block] = np.abs((t + 1) / n - (u + 1) / m)
@@ -586,9 +585,8 @@ class _PairsLayout:
         self.x_seq, self.x_frame = np.concatenate(x_seq), np.concatenate(x_frame)
         self.y_seq, self.y_frame = np.concatenate(y_seq), np.concatenate(y_frame)
         self.shape = (height, width)
-        self.image, self.valid = image.ravel(), valid.ravel()
-        self.positions = positions.ravel()
-        self.cells = np.concatenate(cells)
+        self.valid, self.positions = valid.ravel(), positions.ravel()
+        self.cells, self.sources = np.concatenate(cells), np.concatenate(sources)
         self.row_lengths = np.concatenate(row_lengths)
         self.row_of = np.repeat(np.arange(len(self.row_lengths)), self.row_lengths)
         self.pair_lengths = lx[rows]
@@ -670,7 +668,7 @@ def _packed_pairs(x, lengths, layout, net):
     ]
     D = D[0] if len(D) == 1 else torch.cat(D)  # (sum of m * R * C,)
     cells = tensor(layout.cells)
-    D_cells = D.index_select(0, tensor(layout.image[layout.cells]))
+    D_cells = D.index_select(0, tensor(layout.sources))
     if net is None:
         S = -D_cells
     else:
