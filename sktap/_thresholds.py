@@ -44,6 +44,15 @@ CPU_MIN_MACS_PER_THREAD = 50_000_000
 #: 32 x 20 x 20 at C = 8 (102,400) 1.24x, 640 x 896 at C = 8 1.7x.
 CPU_ROWS_MIN_VALUES = 20_000
 
+#: Cells (H x W) of one image from which the first layer's weight gradient
+#: is computed on row strips of it, as a minibatch (``_weight_grad`` in
+#: ``sktap/core/_nets.py``), rather than on the whole image, which oneDNN
+#: runs on about one thread. On 2 threads, 2 -> 8 channels, 5 x 5, against
+#: the whole image: 640 x 896 to 224 x 320 0.66-0.71x the time, 160 x 224
+#: 0.28-0.34x, 96 x 144 0.88-0.94x, 64 x 96 0.97-1.15x, 48 x 48 1.1-1.6x
+#: (results equal within float32 rounding of the sums).
+CPU_STRIPS_MIN_CELLS = 30_000
+
 #: Device types on which the padded path (the one accelerators take) also
 #: computes the last layer by kernel rows and a strided sum
 #: (``_single_output_rows``), without autograd. On the H100 the default

@@ -373,9 +373,10 @@ def test_packed_training_repeats_exactly_with_two_threads(packed_calls):
     shuffled=st.booleans(),
     rounding=st.booleans(),
     call_cells=st.sampled_from([0, 50, 10**9]),  # a group per band .. one
+    strips=st.booleans(),  # the first layer's weight gradient on row strips
 )
 def test_packed_pairs_equal_tap_pairs_with_gradients(
-    lengths, density, seed, net, shuffled, rounding, call_cells
+    lengths, density, seed, net, shuffled, rounding, call_cells, strips
 ):
     rng = np.random.default_rng(seed)
     x, lx = _batch(rng, lengths)
@@ -392,6 +393,7 @@ def test_packed_pairs_equal_tap_pairs_with_gradients(
     with (
         sktap.config_context(shape_rounding=rounding),
         mock.patch.object(_thresholds, "DISTANCE_CALL_CELLS", call_cells),
+        mock.patch.object(_thresholds, "CPU_STRIPS_MIN_CELLS", 1 if strips else 10**18),
     ):
         packed = tap_pairs_packed(x, lx, rows, cols, net)
         ref = tap_pairs(x, lx, rows, cols, net)

@@ -505,6 +505,25 @@ def test_distance_input_conv_gradients_equal_the_convolution(k, channels, shape)
     )
 
 
+@pytest.mark.parametrize("H, cut", [(24, True), (27, True), (17, False), (6, False)])
+def test_first_layer_weight_gradient_on_row_strips(monkeypatch, H, cut):
+    """One image's weight and bias gradients, computed on row strips with
+    their halos, equal the whole image's (zero rows at its edges)."""
+    from sktap.core import _nets
+
+    monkeypatch.setattr(_thresholds, "CPU_STRIPS_MIN_CELLS", 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # strips of 8+ rows
+    assert (_nets._strips(1, H, 11) > 1) == cut  # 17 is prime, 6 too few rows
+    assert _nets._strips(2, H, 11) == 1  # a minibatch goes whole
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 8, 5, padding=2).double()
+    D = torch.randn(1, H, 11, dtype=torch.float64, requires_grad=True)
+    P = torch.rand(1, H, 11, dtype=torch.float64)
+    out = _nets._DistanceInputConv.apply(D, P, conv.weight, conv.bias)
+    ref = conv(torch.stack((D, P), dim=1))
+    _assert_same_function(out, ref, [D, conv.weight, conv.bias], 1e-10)
+
+
 def test_tapnet_first_layer_gradient_path_equals_the_plain_one():
     """The network with its CPU gradient path gives the plain layers'
     gradients, padded with a mask, by shape and packed."""
