@@ -514,6 +514,13 @@ def _distance_groups(rows, cols):
     return groups
 
 
+def _counting(lengths):
+    """``0, 1, ..., n - 1`` for each ``n`` of ``lengths``, end to end."""
+    return np.arange(int(lengths.sum())) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
+
+
 class _PairsLayout:
     """Where :func:`tap_pairs_packed` puts each pair, planned on the host.
 
@@ -525,70 +532,74 @@ class _PairsLayout:
 
     The frame distances are computed band by band without the gaps, in
     groups of bands of similar size (:func:`_distance_groups`), into one
-    vector. Attributes (numpy): ``groups`` ``[(n_bands, R, C), ...]`` in
-    that vector's order, and the source sequence and frame of each of the
+    vector. Attributes: ``groups`` ``[(n_bands, R, C), ...]`` in that
+    vector's order, and the source sequence and frame of each of the
     groups' rows (``x_seq``, ``x_frame``) and columns (``y_seq``,
-    ``y_frame``; sequence 0 on padding); per image cell (H * W,),
-    ``valid`` whether it lies in a block and ``positions`` its
-    relative-position term; ``cells`` the image cells of each pair's block,
-    pair by pair, row by row, and ``sources`` each one's index in that
-    vector; ``row_lengths`` (one per source frame of each pair, with
-    ``row_of`` the row of each cell) and ``pair_lengths`` (one per pair)
-    cut ``cells`` into the softmax's rows and the pairs' sums.
+    ``y_frame``; sequence 0 on padding), numpy; the image's ``shape``; per
+    cell of the blocks, pair by pair and row by row (CPU tensors),
+    ``cells`` its index in the image, ``sources`` its index in that vector
+    and ``positions`` its relative-position term; ``row_lengths`` (one per
+    source frame of each pair) and ``pair_lengths`` (one per pair) cut
+    the cells into the softmax's rows and the pairs' sums.
+
+    The per-pair and per-row plan is numpy; the per-cell indices (about
+    200,000 on a first-epoch batch of ``bench_fit_time.py``) are built from
+    it in a dozen vectorised torch operations, where a loop of slice
+    assignments per pair took most of the plan's 7-10 ms.
     """
 
     def __init__(self, lx, ly, rows, cols, gap):
         anchors, starts, ends = _bands_of_pairs(rows)
         top, left, (height, width) = _block_shelves(lx, ly, rows, cols, gap)
         n_rows = lx[anchors]
-        n_cols = np.add.reduceat(ly[cols], starts)  # the targets' frames
+        m = ly[cols]  # each pair's target frames
+        n_cols = np.add.reduceat(m, starts)  # each band's
         groups = _distance_groups(n_rows, n_cols)
-        base = np.zeros(len(anchors), dtype=np.int64)  # each band's offset
-        stride = np.zeros(len(anchors), dtype=np.int64)  # its row's length
-        x_seq, x_frame, y_seq, y_frame = [], [], [], []
-        offset = 0
-        for members, R, C in groups:
-            members = np.asarray(members)
-            base[members] = offset + np.arange(len(members)) * R * C
-            stride[members] = C
-            offset += len(members) * R * C
-            x_seq.append(np.repeat(anchors[members], R))
-            x_frame.append(np.tile(np.arange(R), len(members)))
-            for k in members.tolist():
-                targets = cols[starts[k] : ends[k]]
-                pad = (0, C - n_cols[k])
-                y_seq.append(np.pad(np.repeat(targets, ly[targets]), pad))
-                frames = np.concatenate([np.arange(ly[j]) for j in targets])
-                y_frame.append(np.pad(frames, pad))
-        valid = np.zeros((height, width), dtype=bool)
-        positions = np.zeros((height, width), dtype=np.float64)
-        cells, sources, row_lengths = [], [], []
-        # one slice assignment per pair's block: on the fit-time set's mined
-        # pairs 2.5 ms a batch, where index arithmetic over every cell at once
-        # took 8 ms
-        for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-            n = int(n_rows[k])
-            t = np.arange(n)[:, None]
-            column = 0  # in the band's distances
-            for p in range(s, e):
-                r0, c0, m = int(top[p]), int(left[p]), int(ly[cols[p]])
-                u = np.arange(m)
-                block = slice(r0, r0 + n), slice(c0, c0 + m)
-                sources.append((base[k] + t * stride[k] + column + u).ravel())
-                valid[block] = True
-                # |(t + 1) / Lx - (u + 1) / Ly|, as in _tap
-                positions[block] = np.abs((t + 1) / n - (u + 1) / m)
-                cells.append(((r0 + t) * width + c0 + u).ravel())
-                row_lengths.append(np.full(n, m))
-                column += m
-        self.groups = [(len(members), R, C) for members, R, C in groups]
-        self.x_seq, self.x_frame = np.concatenate(x_seq), np.concatenate(x_frame)
-        self.y_seq, self.y_frame = np.concatenate(y_seq), np.concatenate(y_frame)
+        # the bands in the distance vector's order, each with its group's R, C
+        order = np.concatenate([np.asarray(k, dtype=np.int64) for k, _, _ in groups])
+        sizes = np.array([(len(k), R, C) for k, R, C in groups], dtype=np.int64)
+        R, C = (np.repeat(sizes[:, i], sizes[:, 0]) for i in (1, 2))
+        base = np.empty(len(anchors), dtype=np.int64)  # each band's offset
+        base[order] = np.cumsum(R * C) - R * C
+        stride = np.empty(len(anchors), dtype=np.int64)  # its rows' length
+        stride[order] = C
+        y_base = np.empty(len(anchors), dtype=np.int64)  # its columns' offset
+        y_base[order] = np.cumsum(C) - C
+        self.groups = [tuple(g) for g in sizes.tolist()]
+        self.x_seq, self.x_frame = np.repeat(anchors[order], R), _counting(R)
+        band = np.repeat(np.arange(len(anchors)), ends - starts)  # of each pair
+        column = (np.cumsum(m) - m) - (np.cumsum(m) - m)[starts][band]
+        at = np.repeat(y_base[band] + column, m) + _counting(m)
+        self.y_seq = np.zeros(int(C.sum()), dtype=np.int64)
+        self.y_frame = np.zeros(int(C.sum()), dtype=np.int64)
+        self.y_seq[at], self.y_frame[at] = np.repeat(cols, m), _counting(m)
+        # per row: a pair's source frame t against its m target frames
+        n = n_rows[band]
+        pair = np.repeat(np.arange(len(m)), n)
+        t = _counting(n)
+        lengths = m[pair]
+        first = np.cumsum(lengths) - lengths  # each row's first cell
+        # (u + 1) / Ly of each target frame u, one table per target length
+        ms, at_m = np.unique(m, return_inverse=True)
+        table = np.concatenate([np.arange(1, k + 1) / k for k in ms.tolist()])
+        table_start = (np.cumsum(ms) - ms)[at_m][pair]
+        T = torch.as_tensor
+        self.row_lengths = T(lengths)
+        n_cells = int(lengths.sum())
+
+        def per_cell(row_values):  # row's value - its first cell, + cell
+            return torch.repeat_interleave(
+                T(row_values - first), self.row_lengths, output_size=n_cells
+            ).add_(torch.arange(n_cells))
+
+        self.cells = per_cell((top[pair] + t) * width + left[pair])
+        self.sources = per_cell((base[band] + column)[pair] + t * stride[band][pair])
+        # |(t + 1) / Lx - (u + 1) / Ly|, as in _tap
+        self.positions = torch.repeat_interleave(
+            T((t + 1) / n[pair]), self.row_lengths, output_size=n_cells
+        )
+        self.positions.sub_(T(table)[per_cell(table_start)]).abs_()
         self.shape = (height, width)
-        self.valid, self.positions = valid.ravel(), positions.ravel()
-        self.cells, self.sources = np.concatenate(cells), np.concatenate(sources)
-        self.row_lengths = np.concatenate(row_lengths)
-        self.row_of = np.repeat(np.arange(len(self.row_lengths)), self.row_lengths)
         self.pair_lengths = lx[rows]
 
 
@@ -672,13 +683,15 @@ def _packed_pairs(x, lengths, layout, net):
     if net is None:
         S = -D_cells
     else:
-        valid = tensor(layout.valid)
+        n_cells = layout.shape[0] * layout.shape[1]
+        valid = torch.zeros(n_cells, dtype=torch.bool, device=device)
+        valid.index_fill_(0, cells, True)
         # the blocks' cells written into zeros: the backward gathers the
         # image's gradient at those cells alone (a gather of the whole
         # image would add back every cell's gradient, outside blocks too)
-        n_cells = layout.shape[0] * layout.shape[1]
         D_image = D.new_zeros(n_cells).index_copy(0, cells, D_cells)
-        P_image = tensor(layout.positions).to(D.dtype)
+        P_cells = tensor(layout.positions).to(D.dtype)
+        P_image = D.new_zeros(n_cells).index_copy(0, cells, P_cells)
         g = net._correction_padded(
             D_image.view(1, *layout.shape),
             P_image.view(1, *layout.shape),
@@ -689,7 +702,8 @@ def _packed_pairs(x, lengths, layout, net):
         S = S.float() if S.dtype in (torch.bfloat16, torch.float16) else S
         row_lengths = tensor(layout.row_lengths)
         top = torch.segment_reduce(S.detach(), "max", lengths=row_lengths)
-        E = torch.exp(S - top[tensor(layout.row_of)])
+        top = torch.repeat_interleave(top, row_lengths, output_size=len(S))
+        E = torch.exp(S - top)
         Z = torch.segment_reduce(E, "sum", lengths=row_lengths)
         cost = torch.segment_reduce(E * D_cells.to(S.dtype), "sum", lengths=row_lengths)
         pair_lengths = tensor(layout.pair_lengths)
