@@ -587,10 +587,11 @@ class _PairsLayout:
         self.row_lengths = T(lengths)
         n_cells = int(lengths.sum())
 
-        def per_cell(row_values):  # row's value - its first cell, + cell
-            return torch.repeat_interleave(
-                T(row_values - first), self.row_lengths, output_size=n_cells
-            ).add_(torch.arange(n_cells))
+        def per_cell(row_values):  # a row's value, + 1 at each next cell
+            step = row_values.copy()  # a cumulative sum of 1s and row starts
+            step[1:] -= row_values[:-1] + lengths[:-1] - 1
+            ones = torch.ones(n_cells, dtype=torch.int64)
+            return ones.index_copy_(0, T(first), T(step)).cumsum_(0)
 
         self.cells = per_cell((top[pair] + t) * width + left[pair])
         self.sources = per_cell((base[band] + column)[pair] + t * stride[band][pair])
