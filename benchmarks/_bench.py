@@ -34,10 +34,33 @@ def timed(fn, *a, **kw):
     return out, time.perf_counter() - t0
 
 
+def _cpu_facts():
+    """The CPU's model, clock and last-level cache as Linux reports them
+    (hosts of the same name differ: timings are only comparable on one)."""
+    facts = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name" and "cpu_model" not in facts:
+                    facts["cpu_model"] = value
+                elif key == "cpu MHz" and "cpu_mhz" not in facts:
+                    facts["cpu_mhz"] = float(value)
+                elif key == "flags" and "amx" not in facts:
+                    facts["amx"] = "amx_tile" in value.split()
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
+            facts["l3_cache"] = f.read().strip()
+    except (OSError, ValueError):
+        pass
+    return facts
+
+
 def machine_info():
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        **_cpu_facts(),
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

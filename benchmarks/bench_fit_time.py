@@ -119,7 +119,8 @@ def main(argv=None):
     epochs = args.epochs or TAPMetricLearner().max_epochs
     info = machine_info()
     print(
-        f"{info['processor']}, {info['cpu_count']} cores, torch threads "
+        f"{info['processor']} ({info.get('cpu_model')}, {info.get('cpu_mhz')} MHz, "
+        f"L3 {info.get('l3_cache')}), {info['cpu_count']} cores, torch threads "
         f"{info['torch_threads']}, load average {info['load_average']}"
     )
     X, y = _variable_data(args.n_sequences)
