@@ -48,11 +48,12 @@ CPU_ROWS_MIN_VALUES = 20_000
 #: is computed on row strips of it, as a minibatch (``_weight_grad`` in
 #: ``sktap/core/_nets.py``), rather than on the whole image, which oneDNN
 #: runs on about one thread (on 640 x 896, three alternations in one run:
-#: 15.5-16.2 ms at 2 threads, 16.5-19.8 ms at 1). On 2 threads, 2 -> 8 channels, 5 x 5, strips against the whole
-#: image: 640 x 896 to 224 x 320 0.66-0.71x the time, 160 x 224 0.28-0.34x,
-#: 96 x 144 0.88-0.94x, 64 x 96 0.97-1.15x, 48 x 48 1.1-1.6x (results equal
-#: within float32 rounding of the sums). Measured on a 2-core host with
-#: 105 MiB of L3 at 2.0 GHz (AMX), not the 32 MiB one above.
+#: 15.5-16.2 ms at 2 threads, 16.5-19.8 ms at 1). On 2 threads, 2 -> 8
+#: channels, 5 x 5, strips against the whole image: 640 x 896 to 224 x 320
+#: 0.66-0.71x the time, 160 x 224 0.28-0.34x, 96 x 144 0.88-0.94x, 64 x 96
+#: 0.97-1.15x, 48 x 48 1.1-1.6x (results equal within float32 rounding of
+#: the sums). Measured on a 2-core host with 105 MiB of L3 at 2.0 GHz
+#: (AMX), not the 32 MiB one above.
 CPU_STRIPS_MIN_CELLS = 30_000
 
 #: Device types on which the padded path (the one accelerators take) also
