@@ -302,12 +302,12 @@ def _weight_grad(g, h, weight, needs):
     """Weight and bias gradients of a "same" k x k convolution of ``h``
     (m, C_in, H, W) with output gradient ``g`` (m, C_out, H, W).
 
-    oneDNN parallelises this gradient over the minibatch; for one large
-    image (a packed image, ``m = 1``) it ran on about one thread (11.8 ms
-    for 2 -> 8 channels, 5 x 5, on a 640 x 896 grid, 2 threads). The same
+    oneDNN parallelises this gradient over the minibatch, so for one large
+    image (a packed image, ``m = 1``) it runs on about one thread. The same
     sum over the cells then goes as a minibatch of row strips, each with
     the ``k // 2`` rows above and below it that its cells read (zeros at
-    the image's edges): 7.8 ms there (:data:`_thresholds.CPU_STRIPS_MIN_CELLS`).
+    the image's edges); the measurements are those of
+    :data:`_thresholds.CPU_STRIPS_MIN_CELLS`.
     """
     m, C, H, W = h.shape
     r = weight.shape[-1] // 2

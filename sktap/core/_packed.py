@@ -70,6 +70,13 @@ def _halo(net) -> int:
     return 0 if net is None else net.halo
 
 
+def _counting(lengths):
+    """``0, 1, ..., n - 1`` for each ``n`` of ``lengths``, end to end."""
+    return np.arange(int(lengths.sum())) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
+
+
 class _Layout:
     """Sequences laid end to end, each followed by ``gap`` zero slots.
 
@@ -80,10 +87,9 @@ class _Layout:
 
     def __init__(self, lengths, gap, size=None):
         span = lengths + gap
-        starts = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64)
         total = int(span.sum())
         seq = np.repeat(np.arange(len(lengths)), span)
-        pos = np.arange(total) - starts[seq]
+        pos = _counting(span)
         valid = pos < lengths[seq]
         size = total if size is None else int(size)
         pad = size - total
@@ -512,13 +518,6 @@ def _distance_groups(rows, cols):
         members, R, C = [k], r, c
     groups.append((members, R, C))
     return groups
-
-
-def _counting(lengths):
-    """``0, 1, ..., n - 1`` for each ``n`` of ``lengths``, end to end."""
-    return np.arange(int(lengths.sum())) - np.repeat(
-        np.cumsum(lengths) - lengths, lengths
-    )
 
 
 class _PairsLayout:
