@@ -37,7 +37,7 @@ grids had.
 
 Run from the repository root::
 
-    python benchmarks/bench_fit_time.py                          # ~15 min
+    python benchmarks/bench_fit_time.py                          # ~20 min
     python benchmarks/bench_fit_time.py --epochs 5 --n-sequences 200
     python benchmarks/bench_fit_time.py --variant 'p={"downsample": "per_sequence"}'
     # a control whose every batch does the same work (all pairs, autograd)
@@ -280,7 +280,9 @@ def main(argv=None):
         print("|---:|---:|---|")
         for e in r["epochs"]:
             times = ", ".join(f"{v:.2f}" for v in sorted(r["epoch_seconds"][e]))
-            print(f"| {e} | {r['epoch_mined_fraction'][e]:.1%} | {times} |")
+            mined = r["epoch_mined_fraction"][e]
+            mined = "-" if mined is None else f"{mined:.1%}"
+            print(f"| {e} | {mined} | {times} |")
         paired = ", ".join(f"{v:.2f}" for v in r["first_over_last_paired"])
         print(
             f"\nepoch 1 / epoch {epochs}: fastest/fastest "
