@@ -34,7 +34,7 @@ def timed(fn, *a, **kw):
     return out, time.perf_counter() - t0
 
 
-def _cpu_facts():
+def cpu_facts():
     """The CPU's model, clock and last-level cache as Linux reports them
     (hosts of the same name differ: timings are only comparable on one)."""
     facts = {}
@@ -60,7 +60,7 @@ def machine_info():
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        **_cpu_facts(),
+        **cpu_facts(),
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

@@ -53,12 +53,17 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
 import tslearn
 from tslearn.metrics import cdist_dtw, cdist_soft_dtw
 from tslearn.utils import to_time_series_dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import cpu_facts
 
 import sktap
 from sktap import TAPNet
@@ -179,14 +184,7 @@ def sizes_for(quick: bool, device: torch.device) -> Sizes:
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_facts().get("cpu_model") or platform.processor() or platform.machine()
 
 
 def machine_facts(device: torch.device, sizes: Sizes, args) -> list[str]:
